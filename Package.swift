@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Modules follow the data flow, one way:
+// PixconvCore → PixconvReaders → PixconvQuant → PixconvStore → PixconvRuntime → PixconvImage → pixconv (CLI)
+let package = Package(
+    name: "pixconv",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pixconv", targets: ["pixconv"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, through the system's pkg-config files (Debian: libopenblas-dev, libpng-dev, zlib1g-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        .target(name: "PixconvCore", dependencies: ["CZlib"]),
+        .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"]),
+        .target(name: "PixconvQuant", dependencies: ["PixconvCore"]),
+        .target(name: "PixconvStore", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant"]),
+        .target(name: "PixconvRuntime", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "CBLAS"]),
+        .target(name: "PixconvImage", dependencies: ["PixconvCore", "CPNG"]),
+        .executableTarget(
+            name: "pixconv",
+            dependencies: [
+                "PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvRuntime", "PixconvImage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders"]),
+        .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant"]),
+        .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore"]),
+        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"]),
+        .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),
+        .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore"]),
+    ]
+)

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a file crash-safely: a temporary file in the target's folder, preallocated when the
+/// final size is known, written, fsync'ed, renamed onto the target, and the folder fsync'ed.
+///
+/// Until `commit()` succeeds the target is untouched; a writer dropped without `commit()` (an
+/// error half-way) removes its temporary file. Protocol: `../shared/reference/bad-inputs.md` §4.2.
+public final class AtomicFile {
+    public let path: String
+    public let temporaryPath: String
+    private var fd: Int32
+    private let replace: Bool
+    private var committed = false
+    private var buffer: [UInt8] = []
+    private let bufferLimit = 1 << 22
+    public private(set) var bytesWritten: Int = 0
+
+    /// Starts writing `path`. Throws `.exists` if it exists and `replace` is false.
+    public init(path: String, replace: Bool, expectedSize: Int? = nil) throws(FileError) {
+        self.path = path
+        self.replace = replace
+        if !replace, access(path, F_OK) == 0 { throw FileError.exists(path: path) }
+        let folder = AtomicFile.folder(of: path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        var name = ""
+        var descriptor: Int32 = -1
+        for _ in 0..<16 {
+            name = folder + "/." + base + ".pixconv-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
+            descriptor = open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+            if descriptor >= 0 || errno != EEXIST { break }
+        }
+        guard descriptor >= 0 else { throw .open(path: name, errno: errno) }
+        self.fd = descriptor
+        self.temporaryPath = name
+        if let size = expectedSize, size > 0 {
+            let rc = posix_fallocate(descriptor, 0, off_t(size))
+            // EOPNOTSUPP/EINVAL: the file system cannot preallocate; writes still report ENOSPC.
+            if rc == ENOSPC || rc == EDQUOT || rc == EFBIG {
+                close(descriptor)
+                unlink(name)
+                throw FileError.write(path: path, errno: rc)
+            }
+        }
+    }
+
+    deinit {
+        if !committed {
+            if fd >= 0 { close(fd) }
+            unlink(temporaryPath)
+        }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if buffer.count + bytes.count > bufferLimit { try flush() }
+        if bytes.count >= bufferLimit {
+            try writeAll(bytes)
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+        bytesWritten += bytes.count
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in try write(raw) }
+    }
+
+    public func writeZeros(_ count: Int) throws {
+        if count > 0 { try write([UInt8](repeating: 0, count: count)) }
+    }
+
+    private func flush() throws {
+        let pending = buffer
+        buffer.removeAll(keepingCapacity: true)
+        try pending.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in try writeAll(raw) }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = Glibc.write(fd, p, left)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError.write(path: path, errno: errno)
+            }
+            p += n
+            left -= n
+        }
+    }
+
+    /// Flushes, truncates preallocated space past what was written, fsyncs, renames onto the
+    /// target and fsyncs the folder. An fsync failure is final and never retried.
+    public func commit() throws {
+        try flush()
+        if ftruncate(fd, off_t(bytesWritten)) != 0 { throw FileError.write(path: path, errno: errno) }
+        if fsync(fd) != 0 { throw FileError.write(path: path, errno: errno) }
+        if close(fd) != 0 {
+            fd = -1
+            throw FileError.write(path: path, errno: errno)
+        }
+        fd = -1
+        if replace {
+            if rename(temporaryPath, path) != 0 { throw FileError.write(path: path, errno: errno) }
+        } else {
+            // link() fails with EEXIST if another writer published the target meanwhile.
+            if link(temporaryPath, path) != 0 {
+                let e = errno
+                if e == EEXIST { throw FileError.exists(path: path) }
+                throw FileError.write(path: path, errno: e)
+            }
+            unlink(temporaryPath)
+        }
+        committed = true
+        let dir = open(AtomicFile.folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+    }
+
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let folder = String(path[..<slash])
+        return folder.isEmpty ? "/" : folder
+    }
+
+    /// Writes `bytes` to `path` crash-safely in one call.
+    public static func write(_ bytes: [UInt8], to path: String, replace: Bool = true) throws {
+        let file = try AtomicFile(path: path, replace: replace, expectedSize: bytes.count)
+        try file.write(bytes)
+        try file.commit()
+    }
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Errors of opening, mapping and writing files.
+public enum FileError: Error, CustomStringConvertible, Equatable {
+    case open(path: String, errno: Int32)
+    case notRegularFile(path: String)
+    case map(path: String, errno: Int32)
+    case write(path: String, errno: Int32)
+    case exists(path: String)
+
+    public var description: String {
+        switch self {
+        case let .open(path, e): return "\(path): cannot open: \(errnoText(e))"
+        case let .notRegularFile(path): return "\(path): not a regular file"
+        case let .map(path, e): return "\(path): cannot map: \(errnoText(e))"
+        case let .write(path, e): return "\(path): cannot write: \(errnoText(e))"
+        case let .exists(path): return "\(path): already exists (use --force to replace it)"
+        }
+    }
+}
+
+public func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }
+
+/// A read-only, private memory mapping of a whole regular file, unmapped in `deinit`.
+///
+/// Bytes are read in place (zero-copy); `Data(contentsOf:options:.mappedIfSafe)` would copy on Linux.
+public final class MappedFile: @unchecked Sendable {  // immutable after init; unmapped in deinit
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(path: String) throws(FileError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .open(path: path, errno: errno) }
+        defer { close(fd) }  // the mapping outlives the descriptor
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .open(path: path, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(path: path) }
+        let size = Int(st.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .map(path: path, errno: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    public var count: Int { bytes.count }
+
+    /// The bytes in `range`, which the caller has checked lies inside the file.
+    public func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "slice outside the mapping")
+        guard let base = bytes.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    /// Hints the kernel that the mapping will be read once from start to end.
+    public func adviseSequential() {
+        if let base = bytes.baseAddress {
+            madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_SEQUENTIAL)
+        }
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Little-endian integer at `offset`; the caller has checked the range.
+    @inlinable
+    public func readLE<T: FixedWidthInteger>(_ offset: Int, as: T.Type = T.self) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
