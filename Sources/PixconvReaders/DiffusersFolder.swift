@@ -137,7 +137,7 @@ public struct DiffusersFolder: Sendable {
     }
 
     static func parseJSON(_ bytes: [UInt8], path: String) throws(ReaderError) -> JSONValue {
-        do { return try StrictJSON.parse(bytes) } catch { throw .badConfig(path: path, error: error) }
+        do { return try StrictJSON.parse(bytes, limits: .pythonConfig) } catch { throw .badConfig(path: path, error: error) }
     }
 
     /// A name for a lone component folder: its folder name when that is a known component name,

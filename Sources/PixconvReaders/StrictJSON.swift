@@ -18,13 +18,22 @@ public enum StrictJSON {
         public var maxValues: Int
         /// Number literals longer than this many characters are rejected.
         public var maxNumberLength: Int
+        /// Accept Python's `NaN`, `Infinity` and `-Infinity` as numbers. Python's `json` writes them
+        /// (diffusers' scheduler_config.json has `"lambda_min_clipped": -Infinity`), so config
+        /// files allow them; safetensors headers do not.
+        public var allowNonFinite: Bool
 
-        public init(maxDepth: Int = 64, maxBytes: Int = 64 << 20, maxValues: Int = 4_000_000, maxNumberLength: Int = 256) {
+        public init(maxDepth: Int = 64, maxBytes: Int = 64 << 20, maxValues: Int = 4_000_000, maxNumberLength: Int = 256,
+                    allowNonFinite: Bool = false) {
             self.maxDepth = maxDepth
             self.maxBytes = maxBytes
             self.maxValues = maxValues
             self.maxNumberLength = maxNumberLength
+            self.allowNonFinite = allowNonFinite
         }
+
+        /// Limits for config files written by Python.
+        public static let pythonConfig = Limits(maxDepth: 64, maxBytes: 16 << 20, allowNonFinite: true)
     }
 
     /// Parses one JSON document. `baseOffset` is added to every reported offset (for instance 8
@@ -163,6 +172,10 @@ private struct StrictJSONParser {
             case UInt8(ascii: "\""):
                 try countValue()
                 value = .string(try parseString())
+            case UInt8(ascii: "N"), UInt8(ascii: "I"):
+                guard limits.allowNonFinite else { throw error(.unexpectedByte(p[i], expected: "a value"), at: i) }
+                try countValue()
+                value = .number(try parseNumber())
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 try countValue()
                 value = .number(try parseNumber())
@@ -333,6 +346,14 @@ private struct StrictJSONParser {
         }
         if p[i] == UInt8(ascii: "-") { i += 1 }
         guard i < p.count else { throw error(.badNumber, at: start) }
+        if limits.allowNonFinite {
+            for word in ["Infinity", "NaN"] where p.count - i >= word.utf8.count
+                && p[i..<(i + word.utf8.count)].elementsEqual(word.utf8) && !(word == "NaN" && i > start)
+            {
+                i += word.utf8.count
+                return JSONNumber(validatedText: String(decoding: UnsafeRawBufferPointer(rebasing: p[start..<i]), as: UTF8.self))
+            }
+        }
         if p[i] == UInt8(ascii: "0") {
             i += 1
             if i < p.count, isDigit(p[i]) { throw error(.badNumber, at: start) }  // leading zero
