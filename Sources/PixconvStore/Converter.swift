@@ -75,11 +75,12 @@ public enum Converter {
 
         var plan: [(stored: TensorInfo, tensor: PlannedTensor, reason: String)] = []
         for component in weighted {
-            let prefix = options.format == .gguf ? component.kind.storePrefix : component.kind.rawValue + "/"
             for tensor in component.tensors {
+                let name = options.format == .gguf ? StoreNames.stored(tensor.name, prefix: component.kind.storePrefix)
+                    : component.kind.rawValue + "/" + tensor.name
                 let decision = policy.decide(name: tensor.name, shape: tensor.shape, source: tensor.sourceInfo.dtype)
                 let bytes = try Quantizer.storedByteCount(shape: tensor.shape, as: decision.dtype, tensor: tensor.name)
-                plan.append((TensorInfo(name: prefix + tensor.name, dtype: decision.dtype, shape: tensor.shape, byteCount: bytes),
+                plan.append((TensorInfo(name: name, dtype: decision.dtype, shape: tensor.shape, byteCount: bytes),
                              tensor, decision.reason.rawValue))
             }
         }

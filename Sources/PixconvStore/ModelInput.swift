@@ -106,9 +106,11 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             } else if kind == .scheduler, let config = store.schedulerConfig {
                 parts.append(Part(name: kind.rawValue, configText: config))
             } else if store.components.contains(component) {
-                let source = ScopedSource(store, prefix: kind.storePrefix)
-                parts.append(Part(name: kind.rawValue, source: source, configText: store.config(for: component),
-                                  kind: ModelKind.detect(source.tensors)))
+                let source = ScopedSource(store, prefix: kind.storePrefix, rename: StoreNames.key)
+                let config = store.config(for: component)
+                let parsed = config.flatMap { try? StrictJSON.parse($0, limits: .pythonConfig) }
+                parts.append(Part(name: kind.rawValue, source: source, configText: config,
+                                  kind: ModelKind.detect(source.tensors, config: parsed)))
             }
         }
         return parts
