@@ -90,12 +90,18 @@ public struct SentencePieceNormalizer: Sendable {
     }
 
     /// Normalises UTF-8 bytes (S: `Normalizer::Normalize`); the result is what the unigram model segments.
-    public func normalize(_ input: [UInt8]) -> [UInt8] {
+    ///
+    /// - Parameter unicodeWhitespaceAsSpace: also treat every normalised code point with the Unicode
+    ///   White_Space property as a space. This is what the `tokenizers` pipeline that transformers 5
+    ///   builds for T5 does (`Precompiled` normaliser, then `WhitespaceSplit` and `Metaspace`); with
+    ///   nmt_nfkc the only such code point the charsmap leaves alone is U+0085. Off = sentencepiece.
+    public func normalize(_ input: [UInt8], unicodeWhitespaceAsSpace: Bool = false) -> [UInt8] {
         var pos = 0
         if spec.removeExtraWhitespaces {  // skip leading spaces (after normalisation)
             while pos < input.count {
                 let (out, consumed) = normalizePrefix(input, from: pos)
-                guard out.elementsEqual([0x20]) else { break }
+                let piece = unicodeWhitespaceAsSpace ? Self.whitespaceToSpace(out) : out
+                guard piece.elementsEqual([0x20]) else { break }
                 pos += consumed
             }
         }
@@ -109,7 +115,7 @@ public struct SentencePieceNormalizer: Sendable {
         var isPrevSpace = spec.removeExtraWhitespaces
         while pos < input.count {
             let (out, consumed) = normalizePrefix(input, from: pos)
-            var piece = out
+            var piece = unicodeWhitespaceAsSpace ? Self.whitespaceToSpace(out) : out
             while isPrevSpace, piece.first == 0x20 { piece = piece.dropFirst() }
             if !piece.isEmpty {
                 for b in piece {
@@ -128,6 +134,18 @@ public struct SentencePieceNormalizer: Sendable {
         }
         if treatWhitespaceAsSuffix && spec.addDummyPrefix { normalized += space }
         return normalized
+    }
+}
+
+extension SentencePieceNormalizer {
+    /// `piece` with every White_Space code point replaced by " " (ASCII without tab…CR: unchanged).
+    static func whitespaceToSpace(_ piece: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard piece.contains(where: { $0 >= 0x80 || (0x09...0x0D).contains($0) }) else { return piece }
+        var out: [UInt8] = []
+        for scalar in String(decoding: piece, as: UTF8.self).unicodeScalars {
+            if scalar.properties.isWhitespace { out.append(0x20) } else { out += Array(String(scalar).utf8) }
+        }
+        return out[...]
     }
 }
 

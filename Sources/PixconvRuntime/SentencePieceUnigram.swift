@@ -77,9 +77,10 @@ public struct SentencePieceUnigram: Sendable {
         encode(bytes: Array(text.utf8))
     }
 
-    /// Ids of UTF-8 `bytes` (invalid sequences normalise to U+FFFD).
-    public func encode(bytes: [UInt8]) -> [Int32] {
-        let normalized = normalizer.normalize(bytes)
+    /// Ids of UTF-8 `bytes` (invalid sequences normalise to U+FFFD). `unicodeWhitespaceAsSpace`:
+    /// see `SentencePieceNormalizer.normalize`.
+    public func encode(bytes: [UInt8], unicodeWhitespaceAsSpace: Bool = false) -> [Int32] {
+        let normalized = normalizer.normalize(bytes, unicodeWhitespaceAsSpace: unicodeWhitespaceAsSpace)
         var ids: [Int32] = []
         var previousUnknown = false
         for (id, range) in viterbi(normalized) {

@@ -6,6 +6,12 @@
 /// out first (leftmost, longest) and become their ids; every other segment is encoded by
 /// SentencePiece on its own (dummy prefix per segment). The pieces are truncated to
 /// `maxLength - 1`, `</s>` is appended and the sequence is right-padded with `<pad>`.
+///
+/// transformers 5 runs T5Tokenizer on the `tokenizers` library; it differs from plain sentencepiece
+/// (transformers 4's slow tokenizer) in two ways this type follows by default: it splits words at
+/// every Unicode White_Space code point left after normalisation (U+0085 with nmt_nfkc), and it
+/// appends `</s>` even when the text already ends with a literal `</s>` (transformers 4 does not).
+/// `hfWhitespaceSplit: false` gives the sentencepiece segmentation.
 public struct T5Tokenizer: Sendable {
     public let sentencePiece: SentencePieceUnigram
     public let padId: Int32
@@ -13,13 +19,16 @@ public struct T5Tokenizer: Sendable {
     /// Number of `<extra_id_N>` sentinels appended after the SentencePiece vocabulary
     /// (HF `extra_ids`; 100 for the real T5 tokenizer, 0 for PixArt's tiny test pipelines).
     public let extraIds: Int
+    /// Split at Unicode whitespace as transformers 5 / `tokenizers` does (see the type's comment).
+    public let hfWhitespaceSplit: Bool
     /// Special token bytes → id, longest first.
     private let specials: [([UInt8], Int32)]
 
     /// - Parameters:
     ///   - spieceModel: the bytes of `spiece.model`.
     ///   - extraIds: HF `extra_ids` (sentinel ids `pieces + extraIds − 1 − N`).
-    public init(spieceModel: [UInt8], extraIds: Int = 0) throws {
+    ///   - hfWhitespaceSplit: follow transformers 5 at Unicode whitespace (default) or sentencepiece.
+    public init(spieceModel: [UInt8], extraIds: Int = 0, hfWhitespaceSplit: Bool = true) throws {
         let model = try SentencePieceModel(bytes: spieceModel)
         let sp = try SentencePieceUnigram(model: model)
         guard extraIds >= 0, extraIds <= 10_000 else {
@@ -35,6 +44,7 @@ public struct T5Tokenizer: Sendable {
         self.padId = try id("<pad>")
         self.eosId = try id("</s>")
         self.extraIds = extraIds
+        self.hfWhitespaceSplit = hfWhitespaceSplit
         var specials: [([UInt8], Int32)] = [
             (Array("<pad>".utf8), padId), (Array("</s>".utf8), eosId),
             (Array(model.pieces[Int(sp.unkId)].piece.utf8), sp.unkId),
@@ -56,7 +66,8 @@ public struct T5Tokenizer: Sendable {
         var i = 0
         while i < bytes.count {
             if bytes[i] == 0x3C, let (length, id) = special(at: i, in: bytes) {  // "<"
-                ids += sentencePiece.encode(bytes: Array(bytes[segmentStart..<i]))
+                ids += sentencePiece.encode(
+                    bytes: Array(bytes[segmentStart..<i]), unicodeWhitespaceAsSpace: hfWhitespaceSplit)
                 ids.append(id)
                 i += length
                 segmentStart = i
@@ -64,7 +75,7 @@ public struct T5Tokenizer: Sendable {
                 i += 1
             }
         }
-        ids += sentencePiece.encode(bytes: Array(bytes[segmentStart...]))
+        ids += sentencePiece.encode(bytes: Array(bytes[segmentStart...]), unicodeWhitespaceAsSpace: hfWhitespaceSplit)
         return ids
     }
 
