@@ -182,7 +182,10 @@ def make_encoder_outputs(pipeline: Path, out: Path) -> None:
     model = T5EncoderModel.from_pretrained(str(pipeline / "text_encoder"), torch_dtype=torch.float32)
     model.eval()
     tensors = {}
+    metadata = {"generator": "scripts/make_text_reference.py",
+                "model": str((pipeline / "text_encoder").relative_to(ROOT))}
     for k, prompt in enumerate(ENCODER_PROMPTS):
+        metadata[f"prompt_{k}"] = prompt
         ids, mask = hf_encode(tok, preprocess(prompt))
         ids_t = torch.tensor([ids], dtype=torch.long)
         mask_t = torch.tensor([mask], dtype=torch.long)
@@ -192,8 +195,7 @@ def make_encoder_outputs(pipeline: Path, out: Path) -> None:
         tensors[f"ids_{k}"] = np.asarray(ids, dtype=np.int64)
         tensors[f"mask_{k}"] = np.asarray(mask, dtype=np.int64)
         tensors[f"hidden_{k}"] = np.ascontiguousarray(hidden, dtype=np.float32)
-    save_file(tensors, str(out), metadata={"generator": "scripts/make_text_reference.py",
-                                           "model": str((pipeline / "text_encoder").relative_to(ROOT))})
+    save_file(tensors, str(out), metadata=metadata)
     print(f"wrote {out} ({len(ENCODER_PROMPTS)} prompts)")
 
 
