@@ -18,6 +18,7 @@ Writes
 import argparse
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -159,12 +160,19 @@ def make_tokens(tok_dir: Path, out: Path) -> None:
         kind = ("control" if sp.is_control(i) else "unknown" if sp.is_unknown(i) else
                 "unused" if sp.is_unused(i) else "byte" if sp.is_byte(i) else "normal")
         pieces.append([sp.id_to_piece(i), sp.get_score(i), kind])
+    # Python's str.lower() / str.isspace() per code point, for the whole code space
+    lower_map = [[cp, [ord(c) for c in chr(cp).lower()]] for cp in range(0x110000)
+                 if not 0xD800 <= cp < 0xE000 and chr(cp).lower() != chr(cp)]
+    isspace = [cp for cp in range(0x110000) if not 0xD800 <= cp < 0xE000 and chr(cp).isspace()]
     doc = {
         "generator": "scripts/make_text_reference.py",
         "tokenizer": str(tok_dir.relative_to(ROOT)),
         "tokenizer_class": type(tok).__module__ + "." + type(tok).__name__,
         "max_length": MAX_LENGTH,
         "hf_sp_disagreements": disagreements,
+        "python_unicode_version": unicodedata.unidata_version,
+        "python_lower_map": lower_map,
+        "python_isspace": isspace,
         "pieces": pieces,
         "invalid_utf8": invalid,
         "cases": cases,

@@ -7,10 +7,21 @@
 ///   case-ignorable code points (CPython `unicodeobject.c::handle_capital_sigma`).
 /// - `strip()`: removes leading/trailing code points for which Python's `str.isspace()` holds
 ///   (which includes U+001C…U+001F and U+0085 but not U+200B or U+FEFF).
-/// The Unicode tables are Swift's, so characters new in a later Unicode version than the Python
-/// build knows may differ.
+/// Swift's Unicode tables are newer than CPython 3.11's (Unicode 14.0): code points assigned after
+/// `pythonUnicodeVersion` are treated as unassigned (unchanged, not cased, not case-ignorable),
+/// as that Python treats them.
 public func pixArtPreprocess(_ prompt: String) -> String {
     pythonStrip(pythonLower(prompt))
+}
+
+/// Unicode version of the reference Python's `unicodedata` (3.11: 14.0.0).
+public let pythonUnicodeVersion = Unicode.Version(major: 14, minor: 0)
+
+/// Whether the reference Python knows the code point (assigned in its Unicode version).
+private func knownToPython(_ c: Unicode.Scalar) -> Bool {
+    guard let age = c.properties.age else { return false }
+    return age.major < pythonUnicodeVersion.major
+        || (age.major == pythonUnicodeVersion.major && age.minor <= pythonUnicodeVersion.minor)
 }
 
 /// Python `str.lower()`.
@@ -20,7 +31,7 @@ public func pythonLower(_ s: String) -> String {
     for (i, c) in scalars.enumerated() {
         if c.value == 0x3A3 {
             out.append(Unicode.Scalar(isFinalSigma(scalars, i) ? 0x3C2 : 0x3C3)!)
-        } else if c.properties.changesWhenLowercased {
+        } else if c.properties.changesWhenLowercased && knownToPython(c) {
             out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
         } else {
             out.append(c)
@@ -30,12 +41,14 @@ public func pythonLower(_ s: String) -> String {
 }
 
 private func isFinalSigma(_ s: [Unicode.Scalar], _ i: Int) -> Bool {
+    func ignorable(_ c: Unicode.Scalar) -> Bool { c.properties.isCaseIgnorable && knownToPython(c) }
+    func cased(_ c: Unicode.Scalar) -> Bool { c.properties.isCased && knownToPython(c) }
     var j = i - 1
-    while j >= 0, s[j].properties.isCaseIgnorable { j -= 1 }
-    guard j >= 0, s[j].properties.isCased else { return false }
+    while j >= 0, ignorable(s[j]) { j -= 1 }
+    guard j >= 0, cased(s[j]) else { return false }
     j = i + 1
-    while j < s.count, s[j].properties.isCaseIgnorable { j += 1 }
-    return j == s.count || !s[j].properties.isCased
+    while j < s.count, ignorable(s[j]) { j += 1 }
+    return j == s.count || !cased(s[j])
 }
 
 /// Python `str.strip()` with no argument.

@@ -26,9 +26,19 @@ final class TokenizerTests: XCTestCase {
         }
         var max_length: Int
         var hf_sp_disagreements: [String]
+        var python_lower_map: [[LowerField]]
+        var python_isspace: [UInt32]
         var pieces: [[PieceField]]
         var invalid_utf8: [Invalid]
         var cases: [Case]
+    }
+
+    private enum LowerField: Decodable {
+        case scalar(UInt32), scalars([UInt32])
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let v = try? c.decode(UInt32.self) { self = .scalar(v) } else { self = .scalars(try c.decode([UInt32].self)) }
+        }
     }
 
     private enum PieceField: Decodable {
@@ -111,6 +121,30 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(pythonLower("ΟΔΟΣ ΑΣ. Σ xΣ'"), "οδος ας. σ xς'")
         XCTAssertEqual(pythonLower("İ"), "i\u{307}")
         XCTAssertEqual(pythonStrip("\u{1C}\u{85} a \u{200B}"), "a \u{200B}")
+    }
+
+    /// Every code point: `pythonLower` and `isPythonSpace` against CPython's tables.
+    func testPythonLowerAndSpaceForAllCodePoints() throws {
+        let ref = try reference()
+        var lower: [UInt32: [UInt32]] = [:]
+        for row in ref.python_lower_map {
+            guard row.count == 2, case let .scalar(cp) = row[0], case let .scalars(out) = row[1] else {
+                return XCTFail("bad lower row")
+            }
+            lower[cp] = out
+        }
+        XCTAssertGreaterThan(lower.count, 1000)
+        let spaces = Set(ref.python_isspace)
+        var mismatches: [String] = []
+        for cp in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(cp) else { continue }
+            let s = String(scalar)
+            let want = lower[cp] ?? [cp]
+            let got = pythonLower(s).unicodeScalars.map(\.value)
+            if got != want { mismatches.append(String(cp, radix: 16)) }
+            XCTAssertEqual(isPythonSpace(scalar), spaces.contains(cp), "isspace U+\(String(cp, radix: 16))")
+        }
+        XCTAssertEqual(mismatches, [], "pythonLower differs from Python \(mismatches.count) times")
     }
 
     func testNormalizerMatchesSentencePiece() throws {
