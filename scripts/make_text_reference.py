@@ -18,6 +18,8 @@ Writes
 import argparse
 import json
 import re
+import shutil
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -175,6 +177,7 @@ def make_tokens(tok_dir: Path, out: Path) -> None:
         "python_isspace": isspace,
         "pieces": pieces,
         "invalid_utf8": invalid,
+        "sentinels": make_sentinel_cases(tok_dir / "spiece.model"),
         "cases": cases,
     }
     text = json.dumps(doc, ensure_ascii=True, indent=1)
@@ -183,6 +186,22 @@ def make_tokens(tok_dir: Path, out: Path) -> None:
                   lambda m: "[" + re.sub(r",\n\s*", ",", m.group(1)) + "]", text)
     out.write_text(text + "\n")
     print(f"wrote {out} ({len(cases)} prompts, {len(disagreements)} HF/sp disagreements)")
+
+
+SENTINEL_TEXTS = ["a <extra_id_0> b <extra_id_99>c", "<extra_id_5><extra_id_50>", "x <extra_id_100> y",
+                  "fill <extra_id_1> in </s> the <extra_id_7> blanks"]
+
+
+def make_sentinel_cases(spiece: Path):
+    """T5Tokenizer built from spiece.model alone with extra_ids=100, as for the real T5 tokenizer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(spiece, Path(tmp) / "spiece.model")
+        tok = T5Tokenizer.from_pretrained(tmp, extra_ids=100, legacy=True)
+        cases = []
+        for text in SENTINEL_TEXTS:
+            ids, mask = hf_encode(tok, text)
+            cases.append({"text": text, "ids": ids, "mask": mask})
+        return {"extra_ids": 100, "vocab_size": len(tok), "cases": cases}
 
 
 def make_encoder_outputs(pipeline: Path, out: Path) -> None:

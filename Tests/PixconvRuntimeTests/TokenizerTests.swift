@@ -30,6 +30,13 @@ final class TokenizerTests: XCTestCase {
         var python_isspace: [UInt32]
         var pieces: [[PieceField]]
         var invalid_utf8: [Invalid]
+        struct Sentinels: Decodable {
+            struct Case: Decodable { var text: String; var ids: [Int32]; var mask: [Int32] }
+            var extra_ids: Int
+            var vocab_size: Int
+            var cases: [Case]
+        }
+        var sentinels: Sentinels
         var cases: [Case]
     }
 
@@ -188,6 +195,17 @@ final class TokenizerTests: XCTestCase {
         for c in ref.cases where ref.hf_sp_disagreements.contains(c.prompt) && !c.preprocessed.contains("<") {
             XCTAssertNotEqual(c.ids, c.sp_ids)
             XCTAssertEqual(spMode.encode(c.preprocessed).ids, c.sp_ids, "prompt \(c.prompt.debugDescription)")
+        }
+    }
+
+    func testSentinelTokensWithExtraIds() throws {
+        let ref = try reference().sentinels
+        let tok = try T5Tokenizer(spieceModel: Self.modelBytes, extraIds: ref.extra_ids)
+        XCTAssertEqual(tok.vocabularySize, ref.vocab_size)
+        for c in ref.cases {
+            let (ids, mask) = tok.encode(c.text)
+            XCTAssertEqual(ids, c.ids, c.text)
+            XCTAssertEqual(mask, c.mask, c.text)
         }
     }
 
