@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 import torch
-from safetensors.numpy import save_file
 from transformers import T5EncoderModel, T5Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,6 +191,25 @@ SENTINEL_TEXTS = ["a <extra_id_0> b <extra_id_99>c", "<extra_id_5><extra_id_50>"
                   "fill <extra_id_1> in </s> the <extra_id_7> blanks"]
 
 
+def save_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
+    """safetensors with sorted keys, so that the file is byte-for-byte reproducible
+    (safetensors' own writer orders __metadata__ keys differently from run to run)."""
+    dtypes = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs = []
+    offset = 0
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": dtypes[arr.dtype], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    path.write_bytes(len(head).to_bytes(8, "little") + head + b"".join(blobs))
+
+
 def make_sentinel_cases(spiece: Path):
     """T5Tokenizer built from spiece.model alone with extra_ids=100, as for the real T5 tokenizer."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,7 +240,7 @@ def make_encoder_outputs(pipeline: Path, out: Path) -> None:
         tensors[f"ids_{k}"] = np.asarray(ids, dtype=np.int64)
         tensors[f"mask_{k}"] = np.asarray(mask, dtype=np.int64)
         tensors[f"hidden_{k}"] = np.ascontiguousarray(hidden, dtype=np.float32)
-    save_file(tensors, str(out), metadata=metadata)
+    save_safetensors(tensors, out, metadata)
     print(f"wrote {out} ({len(ENCODER_PROMPTS)} prompts)")
 
 
