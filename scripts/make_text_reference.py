@@ -177,6 +177,7 @@ def make_tokens(tok_dir: Path, out: Path) -> None:
         "pieces": pieces,
         "invalid_utf8": invalid,
         "sentinels": make_sentinel_cases(tok_dir / "spiece.model"),
+        "variants": make_variant_cases(tok_dir / "spiece.model"),
         "cases": cases,
     }
     text = json.dumps(doc, ensure_ascii=True, indent=1)
@@ -208,6 +209,32 @@ def save_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
     path.write_bytes(len(head).to_bytes(8, "little") + head + b"".join(blobs))
+
+
+# Model variants: proto bytes appended to spiece.model (a repeated singular message merges into the
+# first one, in sentencepiece's C++ parser as in ours) to flip one normaliser/trainer flag.
+VARIANTS = {
+    "no_remove_extra_whitespaces": b"\x1a\x02\x20\x00",  # normalizer_spec.remove_extra_whitespaces = false
+    "no_add_dummy_prefix": b"\x1a\x02\x18\x00",  # normalizer_spec.add_dummy_prefix = false
+    "no_escape_whitespaces": b"\x1a\x02\x28\x00",  # normalizer_spec.escape_whitespaces = false
+    "empty_charsmap": b"\x1a\x02\x12\x00",  # normalizer_spec.precompiled_charsmap = ""
+    "whitespace_as_suffix": b"\x12\x03\xc0\x01\x01",  # trainer_spec.treat_whitespace_as_suffix = true
+    # two more pieces: USER_DEFINED "wor" and "ｆｕ" (matched before normalisation, bonus score)
+    "user_defined": b"\x0a\x07\x0a\x03wor\x18\x04" + b"\x0a\x0a\x0a\x06\xef\xbd\x86\xef\xbd\x95\x18\x04",
+}
+VARIANT_TEXTS = ["  hello   world  ", "ＦＵＬＬ ﬁne", "a\tb\n c", "plain", "", "   ", "x  ", "日本 語",
+                 "sword worlds ｆｕｌｌ"]
+
+
+def make_variant_cases(spiece: Path):
+    model = spiece.read_bytes()
+    out = []
+    for name, suffix in VARIANTS.items():
+        sp = spm.SentencePieceProcessor(model_proto=model + suffix)
+        out.append({"name": name, "suffix_hex": suffix.hex(),
+                    "cases": [{"text": t, "sp_ids": sp.encode(t), "sp_normalized": sp.normalize(t)}
+                              for t in VARIANT_TEXTS]})
+    return out
 
 
 def make_sentinel_cases(spiece: Path):

@@ -37,6 +37,13 @@ final class TokenizerTests: XCTestCase {
             var cases: [Case]
         }
         var sentinels: Sentinels
+        struct Variant: Decodable {
+            struct Case: Decodable { var text: String; var sp_ids: [Int32]; var sp_normalized: String }
+            var name: String
+            var suffix_hex: String
+            var cases: [Case]
+        }
+        var variants: [Variant]
         var cases: [Case]
     }
 
@@ -195,6 +202,20 @@ final class TokenizerTests: XCTestCase {
         for c in ref.cases where ref.hf_sp_disagreements.contains(c.prompt) && !c.preprocessed.contains("<") {
             XCTAssertNotEqual(c.ids, c.sp_ids)
             XCTAssertEqual(spMode.encode(c.preprocessed).ids, c.sp_ids, "prompt \(c.prompt.debugDescription)")
+        }
+    }
+
+    /// Normaliser flags and whitespace-as-suffix, flipped by appending proto fields to the model.
+    func testModelVariantsMatchSentencePiece() throws {
+        let ref = try reference()
+        XCTAssertEqual(ref.variants.count, 6)
+        for v in ref.variants {
+            let sp = try SentencePieceUnigram(model: SentencePieceModel(bytes: Self.modelBytes + Self.hexBytes(v.suffix_hex)))
+            for c in v.cases {
+                let normalized = sp.normalizer.normalize(Array(c.text.utf8))
+                XCTAssertEqual(String(decoding: normalized, as: UTF8.self), c.sp_normalized, "\(v.name): \(c.text.debugDescription)")
+                XCTAssertEqual(sp.encode(c.text), c.sp_ids, "\(v.name): \(c.text.debugDescription)")
+            }
         }
     }
 
