@@ -174,4 +174,60 @@ final class T5EncoderTests: XCTestCase {
             XCTAssertEqual(error as? RuntimeError, .missingTensor("encoder.block.0.layer.1.DenseReluDense.wi.weight"))
         }
     }
+
+    /// In-memory tensors, to feed the encoder 16-bit weights.
+    private final class T5MemorySource: TensorSource, @unchecked Sendable {
+        let tensors: [TensorInfo]
+        private let data: [String: TensorData]
+        init(_ items: [TensorData]) {
+            tensors = items.map(\.info).sorted { $0.name < $1.name }
+            data = Dictionary(uniqueKeysWithValues: items.map { ($0.info.name, $0) })
+        }
+        func data(for name: String) throws -> TensorData {
+            guard let d = data[name] else { throw RuntimeError.missingTensor(name) }
+            return d
+        }
+    }
+
+    /// The checkpoint rounded to f16 or bf16: stored as 16-bit, and widened back to f32.
+    private static func t5Rounded(bf16: Bool) throws -> (half: Weights, widened: Weights) {
+        let source = try SafetensorsIndex(path: t5Path("fixtures/tiny-pixart-512/text_encoder/model.safetensors.index.json"))
+        var half: [TensorData] = []
+        var widened: [TensorData] = []
+        for info in source.tensors {
+            let values = try dequantizeToFloat(try source.data(for: info.name))
+            let bits = values.map { bf16 ? floatToBFloat16Bits($0) : floatToHalfBits($0) }
+            let back = bits.map { bf16 ? bfloat16BitsToFloat($0) : halfBitsToFloat($0) }
+            let bytes16 = bits.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+            let bytes32 = back.flatMap { v -> [UInt8] in
+                let b = v.bitPattern
+                return [UInt8(b & 0xFF), UInt8((b >> 8) & 0xFF), UInt8((b >> 16) & 0xFF), UInt8(b >> 24)]
+            }
+            half.append(TensorData(info: TensorInfo(name: info.name, dtype: bf16 ? .BF16 : .F16, shape: info.shape,
+                                                    byteCount: bytes16.count), copying: bytes16))
+            widened.append(TensorData(info: TensorInfo(name: info.name, dtype: .F32, shape: info.shape,
+                                                       byteCount: bytes32.count), copying: bytes32))
+        }
+        return (Weights(T5MemorySource(half)), Weights(T5MemorySource(widened)))
+    }
+
+    /// 16-bit weights are widened exactly (embedding rows one at a time, blocks per layer): the
+    /// output equals the one from the same values stored as f32, and stays near the f32 reference.
+    func testHalfPrecisionWeights() throws {
+        let config = try Self.t5Config()
+        let cases = try Self.t5Cases()
+        for bf16 in [false, true] {
+            let (half, widened) = try Self.t5Rounded(bf16: bf16)
+            let a = try T5Encoder(config: config, weights: half)
+            let b = try T5Encoder(config: config, weights: widened)
+            for c in cases {
+                let out = try a.encode(ids: c.ids, mask: c.mask)
+                XCTAssertEqual(out, try b.encode(ids: c.ids, mask: c.mask), "bf16 \(bf16): \(c.prompt.debugDescription)")
+                let scale = max(1, c.hidden.map { abs($0) }.max() ?? 0)
+                let worst = zip(out, c.hidden).map { abs($0 - $1) }.max() ?? .infinity
+                XCTAssertLessThan(worst, (bf16 ? 0.1 : 0.01) * scale, "bf16 \(bf16): \(c.prompt.debugDescription)")
+                XCTAssertGreaterThan(worst, 0, "rounding must change something")
+            }
+        }
+    }
 }
