@@ -23,6 +23,8 @@ public struct T5Tokenizer: Sendable {
     public let hfWhitespaceSplit: Bool
     /// Special token bytes → id, longest first.
     private let specials: [([UInt8], Int32)]
+    /// First bytes of the special tokens, to skip the search elsewhere.
+    private let specialFirstBytes: Set<UInt8>
 
     /// - Parameters:
     ///   - spieceModel: the bytes of `spiece.model`.
@@ -53,6 +55,7 @@ public struct T5Tokenizer: Sendable {
             specials.append((Array("<extra_id_\(n)>".utf8), Int32(model.pieces.count + extraIds - 1 - n)))
         }
         self.specials = specials.sorted { $0.0.count > $1.0.count }
+        self.specialFirstBytes = Set(specials.compactMap { $0.0.first })
     }
 
     /// Vocabulary size as HF reports it (SentencePiece pieces + sentinels).
@@ -65,7 +68,7 @@ public struct T5Tokenizer: Sendable {
         var segmentStart = 0
         var i = 0
         while i < bytes.count {
-            if bytes[i] == 0x3C, let (length, id) = special(at: i, in: bytes) {  // "<"
+            if specialFirstBytes.contains(bytes[i]), let (length, id) = special(at: i, in: bytes) {
                 ids += sentencePiece.encode(
                     bytes: Array(bytes[segmentStart..<i]), unicodeWhitespaceAsSpace: hfWhitespaceSplit)
                 ids.append(id)
