@@ -148,6 +148,18 @@ public struct JSONObject: Sendable, Hashable {
         members.first { $0.key == key }?.value
     }
 
+    /// Objects are equal when they hold the same keys with equal values, in any order (RFC 8259
+    /// §4: member order carries no meaning).
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        guard a.members.count == b.members.count else { return false }
+        return a.members.allSatisfy { m in b[m.key] == m.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(members.count)
+        for m in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) { hasher.combine(m) }
+    }
+
     public func member(_ key: String) -> Member? {
         members.first { $0.key == key }
     }

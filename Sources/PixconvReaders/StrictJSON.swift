@@ -11,6 +11,8 @@ public enum StrictJSON {
     /// Bounds that keep hostile input from using unbounded memory or time.
     public struct Limits: Sendable, Equatable {
         /// Containers nested deeper than this are rejected (the top-level object is depth 1).
+        /// Parsing never recurses, but freeing or comparing a parsed value recurses once per
+        /// level, so keep this modest (a few thousand at most).
         public var maxDepth: Int
         /// Inputs longer than this many bytes are rejected before parsing.
         public var maxBytes: Int
