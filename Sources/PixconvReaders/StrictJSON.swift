@@ -20,6 +20,9 @@ public enum StrictJSON {
         public var maxValues: Int
         /// Number literals longer than this many characters are rejected.
         public var maxNumberLength: Int
+        /// Accept Python's `NaN`, `Infinity` and `-Infinity` (not JSON, but diffusers writes
+        /// `"lambda_min_clipped": -Infinity` into scheduler configs). Kept as number text.
+        public var allowNonFiniteNumbers = false
 
         public init(maxDepth: Int = 64, maxBytes: Int = 64 << 20, maxValues: Int = 4_000_000, maxNumberLength: Int = 256) {
             self.maxDepth = maxDepth
@@ -166,8 +169,19 @@ private struct StrictJSONParser {
                 try countValue()
                 value = .string(try parseString())
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                try countValue()
-                value = .number(try parseNumber())
+                if limits.allowNonFiniteNumbers, c == UInt8(ascii: "-"), i + 1 < p.count, p[i + 1] == UInt8(ascii: "I") {
+                    try parseLiteral("-Infinity")
+                    value = .number(JSONNumber(validatedText: "-Infinity"))
+                } else {
+                    try countValue()
+                    value = .number(try parseNumber())
+                }
+            case UInt8(ascii: "N") where limits.allowNonFiniteNumbers:
+                try parseLiteral("NaN")
+                value = .number(JSONNumber(validatedText: "NaN"))
+            case UInt8(ascii: "I") where limits.allowNonFiniteNumbers:
+                try parseLiteral("Infinity")
+                value = .number(JSONNumber(validatedText: "Infinity"))
             case UInt8(ascii: "t"):
                 try parseLiteral("true")
                 value = .bool(true)

@@ -161,6 +161,21 @@ final class StrictJSONTests: XCTestCase {
         XCTAssertEqual(error("[1,2,3]", limits: limits), JSONError(kind: .tooManyValues(limit: 3), offset: 5))
     }
 
+    func testNonFiniteNumbersOnlyWhenAllowed() throws {
+        XCTAssertEqual(error("[-Infinity]"), JSONError(kind: .badNumber, offset: 1))
+        XCTAssertEqual(error("Infinity")?.kind, .unexpectedByte(UInt8(ascii: "I"), expected: "a value"))
+        var limits = StrictJSON.Limits()
+        limits.allowNonFiniteNumbers = true
+        let v = try StrictJSON.parse("[NaN, Infinity, -Infinity, -1]", limits: limits)
+        let numbers = try XCTUnwrap(v.array?.compactMap(\.number))
+        XCTAssertEqual(numbers.map(\.text), ["NaN", "Infinity", "-Infinity", "-1"])
+        XCTAssertTrue(numbers[0].double?.isNaN == true)
+        XCTAssertEqual(numbers[1...].map(\.double), [.infinity, -.infinity, -1])
+        XCTAssertEqual(numbers.map(\.isFinite), [false, false, false, true])
+        XCTAssertEqual(numbers.map { $0.integer() }, [nil, nil, nil, -1])
+        XCTAssertEqual(error("[-Inf]", limits: limits), JSONError(kind: .unexpectedEnd, offset: 1))
+    }
+
     func testErrorDescription() {
         XCTAssertEqual(error(#"{"a":1,"a":2}"#)?.description, #"invalid json at byte 7: duplicate key "a""#)
         XCTAssertEqual(error("[1 x")?.description, "invalid json at byte 3: expected ',' or ']', found 'x'")
