@@ -11,7 +11,7 @@ final class PixArtTransformerTests: XCTestCase {
     private func ditModel(_ folder: String) throws -> PixArtTransformer {
         let config = try PixArtConfig.load(path: ditFixturePath("\(folder)/transformer/config.json"))
         let st = try DitSafetensors(path: ditFixturePath("\(folder)/transformer/diffusion_pytorch_model.safetensors"))
-        return try PixArtTransformer(config: config, weights: Weights(st))
+        return try PixArtTransformer(config: config, weights: Weights(st.file))
     }
 
     /// Deterministic pseudo-random values in [-1, 1) (test inputs only).
@@ -173,6 +173,6 @@ final class PixArtTransformerTests: XCTestCase {
         var bad = model.config
         bad.numAttentionHeads = 4  // weights are for 3 heads × 8
         let st = try DitSafetensors(path: ditFixturePath("tiny-pixart-1024ms/transformer/diffusion_pytorch_model.safetensors"))
-        XCTAssertThrowsError(try PixArtTransformer(config: bad, weights: Weights(st)))
+        XCTAssertThrowsError(try PixArtTransformer(config: bad, weights: Weights(st.file)))
     }
 }

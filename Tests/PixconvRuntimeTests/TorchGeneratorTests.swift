@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvReaders
 import XCTest
 
 @testable import PixconvRuntime
@@ -10,44 +11,17 @@ func ditFixturePath(_ relative: String) -> String {
         .deletingLastPathComponent().appendingPathComponent("fixtures").appendingPathComponent(relative).path
 }
 
-/// A minimal test-only safetensors reader (F32 only needs, read as any float dtype the core
-/// decoder knows); the project's real reader lives in PixconvReaders.
-final class DitSafetensors: TensorSource, @unchecked Sendable {
-    let file: MappedFile
-    let tensors: [TensorInfo]
-    private let offsets: [String: Int]
+/// A fixture file read through the project's safetensors reader, with f32 accessors.
+struct DitSafetensors {
+    let file: SafetensorsFile
 
-    init(path: String) throws {
-        file = try MappedFile(path: path)
-        let bytes = file.bytes
-        let headerLength = Int(bytes.readLE(0, as: UInt64.self))
-        let header = Data(bytes[8..<(8 + headerLength)])
-        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: header) as? [String: Any])
-        var infos: [TensorInfo] = []
-        var offsets: [String: Int] = [:]
-        for (name, value) in json where name != "__metadata__" {
-            let entry = try XCTUnwrap(value as? [String: Any])
-            let dtype = try XCTUnwrap(DType(rawValue: try XCTUnwrap(entry["dtype"] as? String)))
-            let shape = try XCTUnwrap(entry["shape"] as? [Int])
-            let range = try XCTUnwrap(entry["data_offsets"] as? [Int])
-            infos.append(TensorInfo(name: name, dtype: dtype, shape: shape, byteCount: range[1] - range[0]))
-            offsets[name] = 8 + headerLength + range[0]
-        }
-        tensors = infos.sorted { $0.name < $1.name }
-        self.offsets = offsets
-    }
+    init(path: String) throws { file = try SafetensorsFile(path: path) }
 
-    func data(for name: String) throws -> TensorData {
-        guard let info = info(for: name), let start = offsets[name] else { throw RuntimeError.missingTensor(name) }
-        return TensorData(info: info, owner: file, bytes: file.slice(start..<(start + info.byteCount)))
-    }
-
-    /// The tensor `name` as float32 values.
-    func floats(_ name: String) throws -> [Float] {
-        try Weights(self).floats(name)
-    }
-
-    func shape(_ name: String) throws -> [Int] { try Weights(self).shape(name) }
+    var tensors: [TensorInfo] { file.tensors }
+    func info(for name: String) -> TensorInfo? { file.info(named: name) }
+    /// The tensor `name` widened to float32.
+    func floats(_ name: String) throws -> [Float] { try Weights(file).floats(name) }
+    func shape(_ name: String) throws -> [Int] { try Weights(file).shape(name) }
 }
 
 /// Largest |a − b| and the largest distance in float32 ulps (bit-pattern distance).
