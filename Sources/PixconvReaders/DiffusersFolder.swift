@@ -136,8 +136,12 @@ public struct DiffusersFolder: Sendable {
             configBytes: configBytes, config: config, weightsPath: weightsPath, weights: weights, sentencePieceModel: spiece)
     }
 
+    /// Configs as diffusers and transformers write them: Python's `json` module may emit
+    /// `-Infinity` (e.g. the scheduler's `lambda_min_clipped`), so non-finite literals are allowed.
     static func parseJSON(_ bytes: [UInt8], path: String) throws(ReaderError) -> JSONValue {
-        do { return try StrictJSON.parse(bytes, limits: .pythonConfig) } catch { throw .badConfig(path: path, error: error) }
+        var limits = StrictJSON.Limits()
+        limits.allowNonFiniteNumbers = true
+        do { return try StrictJSON.parse(bytes, limits: limits) } catch { throw .badConfig(path: path, error: error) }
     }
 
     /// A name for a lone component folder: its folder name when that is a known component name,

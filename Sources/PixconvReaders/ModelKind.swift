@@ -86,6 +86,8 @@ public struct ModelKind: Codable, Sendable, Equatable {
     public var family: Family
     public var layout: Layout?
     public var prefix: String
+    /// Other prefixes holding the same model (e.g. `state_dict_ema.` next to `state_dict.`).
+    public var otherPrefixes: [String]
     public var tensorCount: Int
     public var parameterCount: Int
     public var pixart: PixArt?
@@ -93,13 +95,13 @@ public struct ModelKind: Codable, Sendable, Equatable {
     public var vae: VAE?
 
     enum CodingKeys: String, CodingKey {
-        case family, layout, prefix, tensorCount = "tensor_count", parameterCount = "parameter_count", pixart, t5, vae
+        case family, layout, prefix, otherPrefixes = "other_prefixes", tensorCount = "tensor_count", parameterCount = "parameter_count", pixart, t5, vae
     }
 
     /// Identifies `tensors`; `config` (a parsed `config.json`) supplies what shapes cannot.
     public static func detect(_ tensors: [TensorInfo], config: JSONValue? = nil) -> ModelKind {
         let shapes = ModelKindShapes(tensors)
-        var kind = ModelKind(family: .unknown, layout: nil, prefix: "", tensorCount: tensors.count,
+        var kind = ModelKind(family: .unknown, layout: nil, prefix: "", otherPrefixes: [], tensorCount: tensors.count,
                              parameterCount: shapes.parameterCount)
         if let p = shapes.prefix(ending: "x_embedder.proj.weight"), shapes.has(p + "t_block.1.weight"),
            let info = pixartOriginal(shapes, p)
@@ -118,6 +120,14 @@ public struct ModelKind: Codable, Sendable, Equatable {
         {
             (kind.family, kind.layout, kind.prefix, kind.vae) = (.vae, layout, p, info)
         }
+        let marker: String? = switch (kind.family, kind.layout) {
+        case (.pixartTransformer, .original?): "x_embedder.proj.weight"
+        case (.pixartTransformer, _): "adaln_single.linear.weight"
+        case (.t5Encoder, _): "encoder.block.0.layer.0.SelfAttention.q.weight"
+        case (.vae, _): shapes.has(kind.prefix + "post_quant_conv.weight") ? "post_quant_conv.weight" : "decoder.conv_in.weight"
+        case (.unknown, _): nil
+        }
+        if let marker { kind.otherPrefixes = shapes.prefixes(ending: marker).filter { $0 != kind.prefix } }
         if kind.pixart != nil, kind.pixart?.headCount == nil, let h = kind.pixart?.hiddenSize, h % 72 == 0 {
             kind.pixart?.headCount = h / 72
         }
@@ -226,15 +236,20 @@ struct ModelKindShapes {
     subscript(name: String) -> [Int]? { shapes[name] }
     func has(_ name: String) -> Bool { shapes[name] != nil }
 
-    /// The shortest prefix (empty or ending in `.`) under which `suffix` is a tensor name.
+    /// The shortest prefix (empty or ending in `.`) under which `suffix` is a tensor name; the
+    /// first by name among equally short ones.
     func prefix(ending suffix: String) -> String? {
-        var best: String?
+        prefixes(ending: suffix).first
+    }
+
+    /// Every prefix under which `suffix` is a tensor name, shortest first, then by name.
+    func prefixes(ending suffix: String) -> [String] {
+        var found: [String] = []
         for name in names where name.hasSuffix(suffix) {
             let p = String(name.dropLast(suffix.count))
-            guard p.isEmpty || p.hasSuffix(".") else { continue }
-            if best == nil || p.count < best!.count { best = p }
+            if p.isEmpty || p.hasSuffix(".") { found.append(p) }
         }
-        return best
+        return found.sorted { ($0.utf8.count, $0) < ($1.utf8.count, $1) }
     }
 
     /// How many of `head0 tail`, `head1 tail`, … exist consecutively from 0.

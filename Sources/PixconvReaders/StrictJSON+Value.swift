@@ -79,10 +79,14 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// True when the literal has no fraction and no exponent.
+    /// True when the literal has no fraction and no exponent (and is not NaN or ±Infinity).
     public var isIntegerLiteral: Bool {
-        !text.utf8.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
+        let digits = text.utf8.first == UInt8(ascii: "-") ? text.utf8.dropFirst() : text.utf8.dropFirst(0)
+        return !digits.isEmpty && digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
+
+    /// False for Python's `NaN`, `Infinity` and `-Infinity` (see `Limits.allowNonFiniteNumbers`).
+    public var isFinite: Bool { text != "NaN" && text != "Infinity" && text != "-Infinity" }
 
     /// The exact integer value when the literal is an integer with magnitude ≤ `maxMagnitude`.
     public func integer(maxMagnitude: UInt64 = 1 << 53) -> Int? {
@@ -100,7 +104,14 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         return integer(maxMagnitude: maxValue)
     }
 
-    public var double: Double? { Double(text) }
+    public var double: Double? {
+        switch text {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return Double(text)
+        }
+    }
 }
 
 /// The members of a JSON object, in input order, with unique keys.
@@ -146,6 +157,18 @@ public struct JSONObject: Sendable, Hashable {
     /// The value for `key` (a linear search; objects here are small or iterated in order).
     public subscript(key: String) -> JSONValue? {
         members.first { $0.key == key }?.value
+    }
+
+    /// Objects are equal when they hold the same keys with equal values, in any order (RFC 8259
+    /// §4: member order carries no meaning).
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        guard a.members.count == b.members.count else { return false }
+        return a.members.allSatisfy { m in b[m.key] == m.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(members.count)
+        for m in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) { hasher.combine(m) }
     }
 
     public func member(_ key: String) -> Member? {

@@ -11,6 +11,8 @@ public enum StrictJSON {
     /// Bounds that keep hostile input from using unbounded memory or time.
     public struct Limits: Sendable, Equatable {
         /// Containers nested deeper than this are rejected (the top-level object is depth 1).
+        /// Parsing never recurses, but freeing or comparing a parsed value recurses once per
+        /// level, so keep this modest (a few thousand at most).
         public var maxDepth: Int
         /// Inputs longer than this many bytes are rejected before parsing.
         public var maxBytes: Int
@@ -18,22 +20,16 @@ public enum StrictJSON {
         public var maxValues: Int
         /// Number literals longer than this many characters are rejected.
         public var maxNumberLength: Int
-        /// Accept Python's `NaN`, `Infinity` and `-Infinity` as numbers. Python's `json` writes them
-        /// (diffusers' scheduler_config.json has `"lambda_min_clipped": -Infinity`), so config
-        /// files allow them; safetensors headers do not.
-        public var allowNonFinite: Bool
+        /// Accept Python's `NaN`, `Infinity` and `-Infinity` (not JSON, but diffusers writes
+        /// `"lambda_min_clipped": -Infinity` into scheduler configs). Kept as number text.
+        public var allowNonFiniteNumbers = false
 
-        public init(maxDepth: Int = 64, maxBytes: Int = 64 << 20, maxValues: Int = 4_000_000, maxNumberLength: Int = 256,
-                    allowNonFinite: Bool = false) {
+        public init(maxDepth: Int = 64, maxBytes: Int = 64 << 20, maxValues: Int = 4_000_000, maxNumberLength: Int = 256) {
             self.maxDepth = maxDepth
             self.maxBytes = maxBytes
             self.maxValues = maxValues
             self.maxNumberLength = maxNumberLength
-            self.allowNonFinite = allowNonFinite
         }
-
-        /// Limits for config files written by Python.
-        public static let pythonConfig = Limits(maxDepth: 64, maxBytes: 16 << 20, allowNonFinite: true)
     }
 
     /// Parses one JSON document. `baseOffset` is added to every reported offset (for instance 8
@@ -172,13 +168,20 @@ private struct StrictJSONParser {
             case UInt8(ascii: "\""):
                 try countValue()
                 value = .string(try parseString())
-            case UInt8(ascii: "N"), UInt8(ascii: "I"):
-                guard limits.allowNonFinite else { throw error(.unexpectedByte(p[i], expected: "a value"), at: i) }
-                try countValue()
-                value = .number(try parseNumber())
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                try countValue()
-                value = .number(try parseNumber())
+                if limits.allowNonFiniteNumbers, c == UInt8(ascii: "-"), i + 1 < p.count, p[i + 1] == UInt8(ascii: "I") {
+                    try parseLiteral("-Infinity")
+                    value = .number(JSONNumber(validatedText: "-Infinity"))
+                } else {
+                    try countValue()
+                    value = .number(try parseNumber())
+                }
+            case UInt8(ascii: "N") where limits.allowNonFiniteNumbers:
+                try parseLiteral("NaN")
+                value = .number(JSONNumber(validatedText: "NaN"))
+            case UInt8(ascii: "I") where limits.allowNonFiniteNumbers:
+                try parseLiteral("Infinity")
+                value = .number(JSONNumber(validatedText: "Infinity"))
             case UInt8(ascii: "t"):
                 try parseLiteral("true")
                 value = .bool(true)
@@ -346,14 +349,6 @@ private struct StrictJSONParser {
         }
         if p[i] == UInt8(ascii: "-") { i += 1 }
         guard i < p.count else { throw error(.badNumber, at: start) }
-        if limits.allowNonFinite {
-            for word in ["Infinity", "NaN"] where p.count - i >= word.utf8.count
-                && p[i..<(i + word.utf8.count)].elementsEqual(word.utf8) && !(word == "NaN" && i > start)
-            {
-                i += word.utf8.count
-                return JSONNumber(validatedText: String(decoding: UnsafeRawBufferPointer(rebasing: p[start..<i]), as: UTF8.self))
-            }
-        }
         if p[i] == UInt8(ascii: "0") {
             i += 1
             if i < p.count, isDigit(p[i]) { throw error(.badNumber, at: start) }  // leading zero

@@ -108,7 +108,9 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             } else if store.components.contains(component) {
                 let source = ScopedSource(store, prefix: kind.storePrefix, rename: StoreNames.key)
                 let config = store.config(for: component)
-                let parsed = config.flatMap { try? StrictJSON.parse($0, limits: .pythonConfig) }
+                var limits = StrictJSON.Limits()
+                limits.allowNonFiniteNumbers = true
+                let parsed = config.flatMap { try? StrictJSON.parse($0, limits: limits) }
                 parts.append(Part(name: kind.rawValue, source: source, configText: config,
                                   kind: ModelKind.detect(source.tensors, config: parsed)))
             }
