@@ -48,6 +48,33 @@ final class VAEDecoderTests: XCTestCase {
         }
     }
 
+    /// The last stage of the whole-pipeline references (fixtures/reference-*/): decoding `final_latents`
+    /// and postprocessing gives the pipeline's `image` (output_type "np").
+    func testPipelineReferenceImagesFromFinalLatents() throws {
+        struct Cases: Decodable {
+            struct Case: Decodable { let name: String, height: Int, width: Int, tensors: String }
+            let model: String
+            let cases: [Case]
+        }
+        for folder in ["fixtures/reference-512", "fixtures/reference-1024ms"] {
+            let cases = try JSONDecoder().decode(
+                Cases.self, from: Data(contentsOf: URL(fileURLWithPath: vaeFixturePath(folder + "/cases.json"))))
+            let vae = vaeFixturePath("fixtures/" + cases.model + "/vae")
+            let decoder = try VAEDecoder(config: try vaeLoadConfig(vae + "/config.json"), weights: Weights(
+                try VAETestSafetensors(path: vae + "/diffusion_pytorch_model.safetensors")))
+            let f = decoder.config.vaeScaleFactor
+            for c in cases.cases {
+                let file = try VAETestSafetensors(path: vaeFixturePath(folder + "/" + c.tensors))
+                let sample = try decoder.decode(latents: try file.floats("final_latents"), batch: 1,
+                                                height: c.height / f, width: c.width / f)
+                let image = VAEPostprocess.floatImage(sample, index: 0, channels: 3, height: c.height, width: c.width)
+                let diff = vaeMaxAbsDiff(image, try file.floats("image"))
+                print("vae \(folder) \(c.name): max |Δ| image = \(diff)")
+                XCTAssertLessThanOrEqual(diff, Self.tolerance, c.name)
+            }
+        }
+    }
+
     /// A deeper decoder (3 levels, 3 resnets per block) saved with the pre-0.14 attention key names.
     func testLegacyAttentionNamesAndDeeperDecoder() throws {
         try vaeCheckExtraFixture("legacy", scaleFactor: 4)
