@@ -89,8 +89,7 @@ final class PNGImageTests: XCTestCase {
         // Same corruption with a recomputed CRC: libpng's inflate fails, reported as an error.
         var recrc = flipped
         let crc = recrc.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[idat.offset + 4..<idat.data.upperBound])) }
-        recrc.replaceSubrange(idat.data.upperBound..<idat.data.upperBound + 4,
-                              with: [UInt8(crc >> 24), UInt8(crc >> 16 & 255), UInt8(crc >> 8 & 255), UInt8(crc & 255)])
+        recrc.replaceSubrange(idat.data.upperBound..<idat.data.upperBound + 4, with: pngBigEndian(crc))
         XCTAssertThrowsError(try PNGImage.decode(recrc, file: "zlib.png")) { error in
             print("corrupt idat:", error)
             XCTAssertTrue("\(error)".hasPrefix("zlib.png: "), "\(error)")
@@ -106,6 +105,20 @@ final class PNGImageTests: XCTestCase {
         XCTAssertThrowsError(try PNGImage.decode(noIHDR))
         XCTAssertThrowsError(try PNGImage.decode(Array("GIF89a not a png at all".utf8))) {
             XCTAssertEqual($0 as? ImageError, .notPNG(file: "<memory>"))
+        }
+    }
+
+    /// IHDR claiming a huge image (with a valid CRC) is refused before any pixel memory is allocated.
+    func testHugeDimensionsAreRefused() throws {
+        let png = try PNGImage.encode(rgb: pngTestPixels(width: 3, height: 3, seed: 5), width: 3, height: 3)
+        for (width, height) in [(60_000, 60_000), (0x7FFF_FFFF, 1), (0, 3)] as [(UInt32, UInt32)] {
+            var bytes = png
+            bytes.replaceSubrange(16..<24, with: pngBigEndian(width) + pngBigEndian(height))
+            let crc = bytes.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[12..<29])) }
+            bytes.replaceSubrange(29..<33, with: pngBigEndian(crc))
+            XCTAssertThrowsError(try PNGImage.decode(bytes, file: "huge.png"), "\(width)×\(height)") { error in
+                XCTAssertTrue("\(error)".hasPrefix("huge.png: "), "\(error)")
+            }
         }
     }
 
@@ -134,6 +147,11 @@ final class PNGImageTests: XCTestCase {
         XCTAssertThrowsError(try PNGImage.write(path: path, rgb: rgb, width: 2, height: 2, replace: false))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["keep.png"])
     }
+}
+
+private func pngBigEndian(_ v: UInt32) -> [UInt8] {
+    let b0 = UInt8(v >> 24), b1 = UInt8((v >> 16) & 255), b2 = UInt8((v >> 8) & 255), b3 = UInt8(v & 255)
+    return [b0, b1, b2, b3]
 }
 
 func vaeImageFixture(_ name: String) -> String {
