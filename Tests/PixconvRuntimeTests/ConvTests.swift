@@ -1,3 +1,4 @@
+import PixconvReaders
 import XCTest
 
 @testable import PixconvRuntime
@@ -5,17 +6,17 @@ import XCTest
 /// Conv2d (im2col + BLAS) against its direct reference and against torch.nn.functional outputs
 /// (fixtures/vae/ops.safetensors from scripts/make_vae_reference.py); GroupNorm and nearest ×2 likewise.
 final class ConvTests: XCTestCase {
-    private func convOps() throws -> VAETestSafetensors {
-        try VAETestSafetensors(path: vaeFixturePath("fixtures/vae/ops.safetensors"))
+    private func convOps() throws -> SafetensorsFile {
+        try SafetensorsFile(path: vaeFixturePath("fixtures/vae/ops.safetensors"))
     }
 
     func testConvMatchesTorch() throws {
         let ops = try convOps()
-        let x = try ops.floats("conv_x")  // [5, 7, 9]
+        let x = try ops.vaeFloats("conv_x")  // [5, 7, 9]
         for (name, k, p) in [("conv3", 3, 1), ("conv1", 1, 0), ("conv5", 5, 2), ("conv3v", 3, 0)] {
-            let conv = Conv2d(weight: try ops.floats(name + "_w"), bias: try ops.floats(name + "_b"),
+            let conv = Conv2d(weight: try ops.vaeFloats(name + "_w"), bias: try ops.vaeFloats(name + "_b"),
                               inChannels: 5, outChannels: 6, kernelSize: k, padding: p)
-            let expected = try ops.floats(name + "_y")
+            let expected = try ops.vaeFloats(name + "_y")
             let fast = conv(x, height: 7, width: 9)
             let reference = Conv2d.reference(x, height: 7, width: 9, weight: conv.weight, bias: conv.bias,
                                              inChannels: 5, outChannels: 6, kernelSize: k, padding: p)
@@ -46,14 +47,14 @@ final class ConvTests: XCTestCase {
 
     func testGroupNormMatchesTorch() throws {
         let ops = try convOps()
-        let norm = GroupNorm(weight: try ops.floats("gn_w"), bias: try ops.floats("gn_b"), groups: 4, eps: 1e-6)
-        var x = try ops.floats("gn_x")  // [16, 5, 6]
+        let norm = GroupNorm(weight: try ops.vaeFloats("gn_w"), bias: try ops.vaeFloats("gn_b"), groups: 4, eps: 1e-6)
+        var x = try ops.vaeFloats("gn_x")  // [16, 5, 6]
         let original = x
         norm(&x, spatial: 30)
-        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(x, try ops.floats("gn_y")), 1e-5)
+        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(x, try ops.vaeFloats("gn_y")), 1e-5)
         x = original
         norm(&x, spatial: 30, silu: true)
-        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(x, try ops.floats("gn_silu_y")), 1e-5)
+        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(x, try ops.vaeFloats("gn_silu_y")), 1e-5)
     }
 
     /// A constant group has zero variance: the result is the bias (eps keeps the division finite).
@@ -66,7 +67,7 @@ final class ConvTests: XCTestCase {
 
     func testNearestUpsampleMatchesTorch() throws {
         let ops = try convOps()
-        let y = VAEUpsample2D.nearest2x(try ops.floats("conv_x"), channels: 5, height: 7, width: 9)
-        XCTAssertEqual(y, try ops.floats("up_y"))
+        let y = VAEUpsample2D.nearest2x(try ops.vaeFloats("conv_x"), channels: 5, height: 7, width: 9)
+        XCTAssertEqual(y, try ops.vaeFloats("up_y"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvReaders
 import XCTest
 
 @testable import PixconvRuntime
@@ -15,15 +16,15 @@ final class VAEDecoderTests: XCTestCase {
         let config = try vaeLoadConfig(folder + "/config.json")
         XCTAssertEqual(config.vaeScaleFactor, 2)
         XCTAssertEqual(config.scalingFactor, 0.18215)
-        let weights = Weights(try VAETestSafetensors(path: folder + "/diffusion_pytorch_model.safetensors"))
+        let weights = Weights(try SafetensorsFile(path: folder + "/diffusion_pytorch_model.safetensors"))
         let decoder = try VAEDecoder(config: config, weights: weights)
-        let reference = try VAETestSafetensors(path: vaeFixturePath("fixtures/vae/decode.safetensors"))
+        let reference = try SafetensorsFile(path: vaeFixturePath("fixtures/vae/decode.safetensors"))
         for tag in ["a", "b"] {
             let latentShape = try XCTUnwrap(reference.info(for: "latents_" + tag)?.shape)
             let (batch, height, width) = (latentShape[0], latentShape[2], latentShape[3])
-            let sample = try decoder.decode(latents: try reference.floats("latents_" + tag),
+            let sample = try decoder.decode(latents: try reference.vaeFloats("latents_" + tag),
                                             batch: batch, height: height, width: width)
-            let expected = try reference.floats("sample_" + tag)
+            let expected = try reference.vaeFloats("sample_" + tag)
             XCTAssertEqual(try XCTUnwrap(reference.info(for: "sample_" + tag)?.shape),
                            [batch, 3, 2 * height, 2 * width])
             let diff = vaeMaxAbsDiff(sample, expected)
@@ -33,12 +34,12 @@ final class VAEDecoderTests: XCTestCase {
             // Postprocess against diffusers VaeImageProcessor (float HWC and uint8 PIL pixels).
             let images = VAEPostprocess.floatImages(expected, batch: batch, channels: 3,
                                                     height: 2 * height, width: 2 * width)
-            let expectedImages = try reference.floats("image_" + tag)
+            let expectedImages = try reference.vaeFloats("image_" + tag)
             XCTAssertEqual(images.flatMap { $0 }, expectedImages, "image_" + tag)
             let pixels = (0..<batch).flatMap {
                 VAEPostprocess.rgbBytes(expected, index: $0, height: 2 * height, width: 2 * width)
             }
-            XCTAssertEqual(pixels, try reference.bytes("pixels_" + tag), "pixels_" + tag)
+            XCTAssertEqual(pixels, try reference.vaeBytes("pixels_" + tag), "pixels_" + tag)
             // Our own decode, postprocessed, lands on the same pixels up to a rare rounding boundary.
             let ours = (0..<batch).flatMap {
                 VAEPostprocess.rgbBytes(sample, index: $0, height: 2 * height, width: 2 * width)
@@ -61,14 +62,14 @@ final class VAEDecoderTests: XCTestCase {
                 Cases.self, from: Data(contentsOf: URL(fileURLWithPath: vaeFixturePath(folder + "/cases.json"))))
             let vae = vaeFixturePath("fixtures/" + cases.model + "/vae")
             let decoder = try VAEDecoder(config: try vaeLoadConfig(vae + "/config.json"), weights: Weights(
-                try VAETestSafetensors(path: vae + "/diffusion_pytorch_model.safetensors")))
+                try SafetensorsFile(path: vae + "/diffusion_pytorch_model.safetensors")))
             let f = decoder.config.vaeScaleFactor
             for c in cases.cases {
-                let file = try VAETestSafetensors(path: vaeFixturePath(folder + "/" + c.tensors))
-                let sample = try decoder.decode(latents: try file.floats("final_latents"), batch: 1,
+                let file = try SafetensorsFile(path: vaeFixturePath(folder + "/" + c.tensors))
+                let sample = try decoder.decode(latents: try file.vaeFloats("final_latents"), batch: 1,
                                                 height: c.height / f, width: c.width / f)
                 let image = VAEPostprocess.floatImage(sample, index: 0, channels: 3, height: c.height, width: c.width)
-                let diff = vaeMaxAbsDiff(image, try file.floats("image"))
+                let diff = vaeMaxAbsDiff(image, try file.vaeFloats("image"))
                 print("vae \(folder) \(c.name): max |Δ| image = \(diff)")
                 XCTAssertLessThanOrEqual(diff, Self.tolerance, c.name)
             }
@@ -88,7 +89,7 @@ final class VAEDecoderTests: XCTestCase {
     /// Query-chunked attention equals the single-chunk computation.
     func testAttentionChunksAgree() throws {
         let folder = vaeFixturePath("fixtures/tiny-pixart-512/vae")
-        let weights = Weights(try VAETestSafetensors(path: folder + "/diffusion_pytorch_model.safetensors"))
+        let weights = Weights(try SafetensorsFile(path: folder + "/diffusion_pytorch_model.safetensors"))
         let scope = weights.scope("decoder.mid_block.attentions.0")
         let whole = try VAEAttention(weights: scope, channels: 64, groups: 32, queryChunk: 1 << 20)
         let chunked = try VAEAttention(weights: scope, channels: 64, groups: 32, queryChunk: 7)
@@ -102,7 +103,7 @@ final class VAEDecoderTests: XCTestCase {
     func testBadInputsThrow() throws {
         let folder = vaeFixturePath("fixtures/vae/noattn")
         let config = try vaeLoadConfig(folder + "/config.json")
-        let source = try VAETestSafetensors(path: folder + "/diffusion_pytorch_model.safetensors")
+        let source = try SafetensorsFile(path: folder + "/diffusion_pytorch_model.safetensors")
         let decoder = try VAEDecoder(config: config, weights: Weights(source))
         XCTAssertThrowsError(try decoder.decode(latents: [Float](repeating: 0, count: 10), batch: 1, height: 2, width: 2))
         XCTAssertThrowsError(try decoder.decode(latents: [], batch: 0, height: 2, width: 2))
@@ -137,15 +138,15 @@ final class VAEDecoderTests: XCTestCase {
         let folder = vaeFixturePath("fixtures/vae/" + name)
         let config = try vaeLoadConfig(folder + "/config.json")
         XCTAssertEqual(config.vaeScaleFactor, scaleFactor)
-        let weights = Weights(try VAETestSafetensors(path: folder + "/diffusion_pytorch_model.safetensors"))
+        let weights = Weights(try SafetensorsFile(path: folder + "/diffusion_pytorch_model.safetensors"))
         let decoder = try VAEDecoder(config: config, weights: weights)
-        let reference = try VAETestSafetensors(path: folder + "/decode.safetensors")
+        let reference = try SafetensorsFile(path: folder + "/decode.safetensors")
         let shape = try XCTUnwrap(reference.info(for: "latents")?.shape)
-        let sample = try decoder.decode(latents: try reference.floats("latents"), batch: shape[0],
+        let sample = try decoder.decode(latents: try reference.vaeFloats("latents"), batch: shape[0],
                                         height: shape[2], width: shape[3])
         XCTAssertEqual(try XCTUnwrap(reference.info(for: "sample")?.shape),
                        [shape[0], 3, scaleFactor * shape[2], scaleFactor * shape[3]])
-        let diff = vaeMaxAbsDiff(sample, try reference.floats("sample"))
+        let diff = vaeMaxAbsDiff(sample, try reference.vaeFloats("sample"))
         print("vae decode \(name): max |Δ| = \(diff)")
         XCTAssertLessThanOrEqual(diff, Self.tolerance)
     }
@@ -179,39 +180,7 @@ struct VAETestRandom {
     mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }
 
-/// Minimal test-only safetensors reader (F32/U8, little-endian) until the readers module has one.
-final class VAETestSafetensors: TensorSource, @unchecked Sendable {  // immutable after init
-    let file: MappedFile
-    let tensors: [TensorInfo]
-    private let offsets: [String: Int]
-
-    init(path: String) throws {
-        file = try MappedFile(path: path)
-        let headerLength = Int(file.bytes.readLE(0, as: UInt64.self))
-        let header = Data(file.bytes[8..<8 + headerLength])
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: header) as? [String: Any])
-        var infos: [TensorInfo] = []
-        var offsets: [String: Int] = [:]
-        for (name, value) in json where name != "__metadata__" {
-            let entry = try XCTUnwrap(value as? [String: Any])
-            let dtypeName = try XCTUnwrap(entry["dtype"] as? String)
-            let dtype = try XCTUnwrap(DType(rawValue: dtypeName))
-            let shape = try XCTUnwrap(entry["shape"] as? [Int])
-            let range = try XCTUnwrap(entry["data_offsets"] as? [Int])
-            infos.append(TensorInfo(name: name, dtype: dtype, shape: shape, byteCount: range[1] - range[0]))
-            offsets[name] = 8 + headerLength + range[0]
-        }
-        tensors = infos.sorted { $0.name < $1.name }
-        self.offsets = offsets
-    }
-
-    func data(for name: String) throws -> TensorData {
-        guard let info = info(for: name), let start = offsets[name] else { throw RuntimeError.missingTensor(name) }
-        return TensorData(info: info, owner: file,
-                          bytes: UnsafeRawBufferPointer(rebasing: file.bytes[start..<start + info.byteCount]))
-    }
-
-    func floats(_ name: String) throws -> [Float] { try Weights(self).floats(name) }
-
-    func bytes(_ name: String) throws -> [UInt8] { Array(try data(for: name).bytes) }
+extension SafetensorsFile {
+    func vaeFloats(_ name: String) throws -> [Float] { try Weights(self).floats(name) }
+    func vaeBytes(_ name: String) throws -> [UInt8] { Array(try data(for: name).bytes) }
 }
