@@ -55,8 +55,9 @@ extension TorchCheckpoint {
         return text
     }
 
-    /// Splits the pickled object into tensors and other leaves, named by their path of keys.
-    /// Iterative; the pickle machine already bounds nesting and size.
+    /// Splits the pickled object into tensors and other leaves, named by their path of keys like
+    /// `scripts/make_fixtures.py::walk` (empty dicts, lists and tuples yield nothing). Iterative;
+    /// the pickle machine already bounds nesting and size.
     static func flatten(_ root: PickleValue) throws -> (tensors: [(String, PickleTensorRef)], values: [(name: String, value: PickleValue)]) {
         var tensors: [(String, PickleTensorRef)] = []
         var values: [(name: String, value: PickleValue)] = []
@@ -66,9 +67,9 @@ extension TorchCheckpoint {
             switch value {
             case let .tensor(ref):
                 tensors.append((path.isEmpty ? "tensor" : path, ref))
-            case let .dict(entries) where !entries.isEmpty:
+            case let .dict(entries):
                 for entry in entries.reversed() { work.append((join(path, keyName(entry.key)), entry.value)) }
-            case let .list(items) where !items.isEmpty, let .tuple(items) where !items.isEmpty:
+            case let .list(items), let .tuple(items):
                 for (i, item) in items.enumerated().reversed() { work.append((join(path, String(i)), item)) }
             default:
                 values.append((path, value))
