@@ -258,6 +258,63 @@ final class TorchCheckpointTests: XCTestCase {
         }
     }
 
+    /// A legacy stream (`_legacy_save`): magic, 1001, sys_info, object, key list, then per key an
+    /// 8-byte element count and the raw bytes.
+    func legacyStream(_ object: [UInt8], keys: [String], storages: [(count: Int, bytes: [UInt8])]) -> [UInt8] {
+        var b: [UInt8] = [0x80, 2, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E]
+        b += TPK.proto() + TPK.int(1001) + [TPK.STOP]
+        b += TPK.proto() + TPK.dict([("protocol_version", TPK.int(1001)), ("little_endian", [TPK.NEWTRUE])]) + [TPK.STOP]
+        b += object
+        b += TPK.proto() + [TPK.EMPTY_LIST, TPK.MARK] + keys.flatMap { TPK.str($0) } + [TPK.APPENDS, TPK.STOP]
+        for s in storages { b += TorchTestZip.le64(s.count) + s.bytes }
+        return b
+    }
+
+    /// `{'w': _rebuild_tensor_v2(('storage', FloatStorage, key, 'cpu', numel, view), offset, shape, stride, …)}`.
+    func legacyObject(numel: Int, view: (String, Int, Int)?, offset: Int, shape: [Int]) -> [UInt8] {
+        let viewBytes = view.map { [TPK.MARK] + TPK.str($0.0) + TPK.int($0.1) + TPK.int($0.2) + [TPK.TUPLE] } ?? [TPK.NONE]
+        var t = TPK.global("torch._utils", "_rebuild_tensor_v2") + [TPK.MARK]
+        t += [TPK.MARK] + TPK.str("storage") + TPK.global("torch", "FloatStorage") + TPK.str("0") + TPK.str("cpu") + TPK.int(numel)
+        t += viewBytes + [TPK.TUPLE, TPK.BINPERSID]
+        t += TPK.int(offset) + TPK.tuple(shape) + TPK.tuple([1]) + [TPK.NEWFALSE] + TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE]
+        t += [TPK.TUPLE, TPK.REDUCE]
+        return TPK.proto() + TPK.dict([("w", t)]) + [TPK.STOP]
+    }
+
+    func testLegacyStorageViews() throws {
+        let data = floats([0, 1, 2, 3, 4, 5, 6, 7])
+        // View of elements 2..<6; the tensor takes view elements 1...2, i.e. storage elements 3 and 4.
+        let c = try open(legacyStream(legacyObject(numel: 8, view: ("v", 2, 4), offset: 1, shape: [2]), keys: ["0"], storages: [(8, data)]))
+        XCTAssertEqual(c.format, .legacy)
+        XCTAssertEqual(try c.data(for: "w").withBytes { Array($0) }, floats([3, 4]))
+        expectError(legacyStream(legacyObject(numel: 8, view: ("v", 2, 4), offset: 1, shape: [4]), keys: ["0"], storages: [(8, data)]),
+                    TorchError.viewOutOfStorage(tensor: "w", record: "storage 0", needed: 20, available: 16))
+        XCTAssertThrowsError(try open(legacyStream(legacyObject(numel: 8, view: ("v", 6, 4), offset: 0, shape: [1]), keys: ["0"], storages: [(8, data)]))) {
+            XCTAssertEqual($0 as? PickleError, .corrupt("bad storage view metadata", offset: 176))
+        }
+        let plain = legacyObject(numel: 8, view: nil, offset: 0, shape: [8])
+        XCTAssertEqual(try open(legacyStream(plain, keys: ["0"], storages: [(8, data)])).data(for: "w").withBytes { Array($0) }, data)
+        expectError(legacyStream(plain, keys: ["0"], storages: [(7, data)]), TorchError.legacy("storage 0 holds 7 elements, its id says 8"))
+        expectError(legacyStream(plain, keys: ["0", "0"], storages: [(8, data), (8, data)]), TorchError.legacy("storage 0 is listed twice"))
+        expectError(legacyStream(plain, keys: [], storages: []), TorchError.legacy("storage 0 is used but not in the key list"))
+        expectError(legacyStream(plain, keys: ["0", "1"], storages: [(8, data)]), TorchError.legacy("storage 1 is listed but never used"))
+        expectError(legacyStream(plain, keys: ["0"], storages: [(8, Array(data.prefix(30)))]), TorchError.legacy("file ends inside storage 0"))
+    }
+
+    func testHostileNamesAndKeys() {
+        // A 2000-byte dict key (bounded hashing cost) and a 5000-byte tensor path.
+        let longKey = String(repeating: "k", count: 2000)
+        XCTAssertThrowsError(try PickleMachine.run(TPK.proto() + TPK.dict([(longKey, TPK.int(1))]) + [TPK.STOP])) {
+            XCTAssertEqual($0 as? PickleError, .corrupt("unhashable or unsupported dict key", offset: 2011))
+        }
+        var nested = TPK.proto()
+        for _ in 0..<6 { nested += [TPK.EMPTY_DICT] + TPK.str(String(repeating: "n", count: 1000)) }
+        nested += TPK.tensor(key: "0", numel: 1, shape: [1], stride: [1])
+        for _ in 0..<6 { nested += [TPK.SETITEM] }
+        nested += [TPK.STOP]
+        expectError(torchTestCheckpoint(nested, records: [("0", floats([1]))]), TorchError.layout("value path longer than 4096 bytes"))
+    }
+
     func testCorruptedLegacyStream() throws {
         let bytes = [UInt8](try Data(contentsOf: Self.readers.appendingPathComponent("legacy.pt")))
         XCTAssertNoThrow(try open(bytes))
