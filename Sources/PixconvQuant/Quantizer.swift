@@ -8,6 +8,12 @@ public struct RangeOverflow: Equatable, Sendable, CustomStringConvertible {
     public var firstIndex: Int
     public var firstValue: Float
 
+    public init(count: Int, firstIndex: Int, firstValue: Float) {
+        self.count = count
+        self.firstIndex = firstIndex
+        self.firstValue = firstValue
+    }
+
     public var description: String {
         "\(count) value(s) out of range, first at index \(firstIndex) (\(firstValue))"
     }

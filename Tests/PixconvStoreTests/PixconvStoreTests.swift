@@ -197,6 +197,34 @@ final class PixconvStoreTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }
 
+    func testPlannedWriteFromComponentSourcesReportsOverflow() throws {
+        var w = values(4096, scale: 1, seed: 21)
+        w[100] = 1e6  // beyond f16
+        w[300] = -7e4
+        let dit = PSMemorySource([("blocks.0.w", [64, 64], w), ("blocks.0.b", [64], values(64, scale: 1, seed: 22))])
+        let te = PSMemorySource([("shared.weight", [100, 64], values(6400, scale: 1, seed: 23))])
+        let policy = try PrecisionPolicy(target: .F16)
+        let plans = try policy.plan(component: "dit", tensors: dit.tensors) + policy.plan(component: "te", tensors: te.tensors)
+        XCTAssertEqual(plans.map(\.stored.name), ["dit.blocks.0.b", "dit.blocks.0.w", "te.shared.weight"])
+        XCTAssertEqual(plans.map(\.stored.dtype), [.F32, .F16, .F32])
+        XCTAssertEqual(plans.map(\.reason), [.oneDimensional, .target, .embedding])
+        var overflows: [(String, RangeOverflow)] = []
+        let path = folder + "/planned.gguf"
+        try PixconvStoreWriter.write(to: path, manifest: manifest(policy), plans: plans, sources: ["dit": dit, "te": te]) {
+            overflows.append(($0.stored.name, $1))
+        }
+        XCTAssertEqual(overflows.map(\.0), ["dit.blocks.0.w"])
+        XCTAssertEqual(overflows.first?.1, RangeOverflow(count: 2, firstIndex: 100, firstValue: 1e6))
+        let store = try PixconvStore(path: path)
+        XCTAssertNil(store.verifyAll())
+        let stored = try dequantizeToFloat(try store.data(for: "dit.blocks.0.w"))
+        XCTAssertEqual(stored[100], .infinity)
+        XCTAssertEqual(stored[101], Float(Float16(w[101])))
+        let long = TensorInfo(name: String(repeating: "x", count: 60), dtype: .F32, shape: [2], byteCount: 8)
+        XCTAssertThrowsError(try policy.plan(component: "dit", tensors: [long]))
+        XCTAssertThrowsError(try PixconvStoreWriter.write(to: path, manifest: manifest(policy), plans: plans, sources: ["dit": dit]))
+    }
+
     func testPlainGGUFIsNotAStore() throws {
         let path = folder + "/plain.gguf"
         let w = try GGUFWriter(path: path, metadata: [("general.architecture", .string("llama"))], tensors: [])
