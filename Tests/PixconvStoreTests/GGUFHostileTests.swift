@@ -235,6 +235,12 @@ final class GGUFHostileTests: XCTestCase {
         guard case .sizeOverflow? = rejection(file(dims: [4, (1 << 30) - 1, (1 << 30) + 1, 1])) else {
             return XCTFail("F32 size wraps")
         }
+        guard case .badDimensions? = rejection(file(dims: Array(repeating: 1, count: 9))) else { return XCTFail("n_dims 9") }
+        // Q8_0 with 2^63 − 2^31 elements: the element count fits, its byte size (· 34/32) overflows
+        // (CVE-2026-33298 class).
+        guard case .sizeOverflow? = rejection(file(dims: [1 << 31, (1 << 32) - 1], type: 8)) else {
+            return XCTFail("Q8_0 size overflow")
+        }
         guard case .badTensorType(_, _, 42, _)? = rejection(file(type: 42)) else { return XCTFail("type 42") }
         guard case .badTensorType(_, _, 4, _)? = rejection(file(type: 4)) else { return XCTFail("removed type 4") }
         guard case .unsupportedTensorType(_, _, 12, _)? = rejection(file(type: 12)) else { return XCTFail("Q4_K") }
@@ -271,6 +277,17 @@ final class GGUFHostileTests: XCTestCase {
             return XCTFail("data past EOF")
         }
         guard case .trailingBytes? = rejection(file(offsets: (0, 32), tail: [0])) else { return XCTFail("trailing") }
+        // Two I8 tensors of 0x7FFFFFFFFFFFFFC0 bytes each (ggml DATA_MEM_SIZE_OVERFLOW).
+        var g = HostileGGUF()
+        g.header(tensors: 2, kvs: 0)
+        g.info("a", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0)
+        g.info("b", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0x7FFF_FFFF_FFFF_FFC0)
+        g.pad(32)
+        g.data(64)
+        switch rejection(g.bytes) {
+        case .dataOutOfBounds?, .sizeOverflow?: break
+        case let e: XCTFail("huge I8 tensors: \(String(describing: e))")
+        }
         var padded = file(offsets: (0, 32))
         padded[padded.count - 64 + 25] = 1  // inside tensor a's padding
         guard case .nonZeroPadding? = rejection(padded) else { return XCTFail("padding") }
@@ -280,15 +297,25 @@ final class GGUFHostileTests: XCTestCase {
     /// with a `StoreError` or opens; nothing traps.
     func testTruncationsAndByteFlipsNeverTrap() throws {
         let valid = validFile(alignment: 64)
+        let path = folder + "/fuzz.gguf"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        func put(_ bytes: [UInt8]) {
+            XCTAssertEqual(bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }, bytes.count)
+            XCTAssertEqual(ftruncate(fd, off_t(bytes.count)), 0)
+        }
         for n in 0..<valid.count {
-            XCTAssertThrowsError(try open(Array(valid[0..<n])), "prefix \(n)")
+            put(Array(valid[0..<n]))
+            XCTAssertThrowsError(try GGUFFile(path: path), "prefix \(n)")
         }
         var opened = 0
         for i in 0..<valid.count {
             var b = valid
             b[i] ^= 0xFF
+            put(b)
             do {
-                let f = try open(b)
+                let f = try GGUFFile(path: path)
                 for t in f.tensors { _ = try f.data(for: t.name) }
                 opened += 1
             } catch is StoreError {
