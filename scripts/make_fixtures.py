@@ -245,7 +245,10 @@ def make_pipeline(name: str, spiece: Path) -> Path:
     te.save_pretrained(str(ted), safe_serialization=True, max_shard_size="150KB")
     shards = sorted(ted.glob("model-*.safetensors"))
     assert (ted / "model.safetensors.index.json").exists() and len(shards) == 2, shards
+    # Like the real PixArt repositories: the tokenizer folder holds spiece.model and no
+    # tokenizer.json (transformers converts spiece.model on load; needs protobuf).
     shutil.copyfile(spiece, folder / "tokenizer" / "spiece.model")
+    (folder / "tokenizer" / "tokenizer.json").unlink()
     return folder
 
 
@@ -682,10 +685,69 @@ def stage_readers() -> None:
         "sha256": "of the tensor's contiguous row-major little-endian bytes",
         "files": expected,
     }
-    (READERS / "expected.json").write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    # One line per tensor keeps the file small and diffable.
+    lines = ["{", f' "generator": {json.dumps(doc["generator"])},', f' "naming": {json.dumps(doc["naming"])},',
+             f' "sha256": {json.dumps(doc["sha256"])},', ' "files": {']
+    for fi, (fname, entry) in enumerate(expected.items()):
+        lines.append(f"  {json.dumps(fname)}: {{")
+        head = {k: v for k, v in entry.items() if k != "tensors"}
+        for k, v in head.items():
+            lines.append(f"   {json.dumps(k)}: {json.dumps(v)},")
+        lines.append('   "tensors": {')
+        items = list(entry["tensors"].items())
+        for ti, (tname, rec) in enumerate(items):
+            lines.append(f"    {json.dumps(tname)}: {json.dumps(rec)}" + ("," if ti + 1 < len(items) else ""))
+        lines.append("   }")
+        lines.append("  }" + ("," if fi + 1 < len(expected) else ""))
+    lines += [" }", "}"]
+    text = "\n".join(lines) + "\n"
+    assert json.loads(text) == json.loads(json.dumps(doc))
+    (READERS / "expected.json").write_text(text)
 
 
-STAGES = {"pipelines": stage_pipelines, "readers": stage_readers}
+# --------------------------------------------------------------------------------------------
+# Whole-pipeline reference bundles (scripts/make_reference.py does the work)
+# --------------------------------------------------------------------------------------------
+
+REFERENCE_CASES = {
+    "tiny-pixart-512": [
+        {"name": "cactus-dpm", "prompt": "A small cactus with a happy face in the Sahara desert.",
+         "seed": 0, "steps": 20, "guidance_scale": 4.5, "height": 16, "width": 16,
+         "scheduler": "dpm++2m"},
+        {"name": "castle-negative", "prompt": "A majestic castle at sunset, oil painting",
+         "negative_prompt": "blurry, dark, low quality", "seed": 1, "steps": 20,
+         "guidance_scale": 4.5, "height": 32, "width": 32, "scheduler": "dpm++2m"},
+        {"name": "fox-ddim-nocfg", "prompt": "a red fox in a snowy forest", "seed": 2,
+         "steps": 10, "guidance_scale": 1.0, "height": 16, "width": 16, "scheduler": "ddim"},
+        {"name": "robot-euler", "prompt": "A cute robot drinking a cup of coffee, digital art",
+         "seed": 3, "steps": 10, "guidance_scale": 3.0, "height": 32, "width": 32,
+         "scheduler": "euler"},
+    ],
+    "tiny-pixart-1024ms": [
+        {"name": "astronaut-square", "prompt": "an astronaut riding a horse on the moon",
+         "seed": 0, "steps": 20, "guidance_scale": 4.5, "height": 32, "width": 32,
+         "scheduler": "dpm++2m"},
+        {"name": "lake-wide-negative", "prompt": "A peaceful mountain lake, watercolor, soft light",
+         "negative_prompt": "ugly, text", "seed": 1, "steps": 20, "guidance_scale": 4.5,
+         "height": 32, "width": 48, "scheduler": "dpm++2m"},
+        {"name": "owl-tall-ddim-nocfg", "prompt": "a glowing owl under the stars", "seed": 2,
+         "steps": 10, "guidance_scale": 1.0, "height": 48, "width": 32, "scheduler": "ddim"},
+        {"name": "garden-euler", "prompt": "A colorful garden in the rain, 8k, highly detailed",
+         "seed": 3, "steps": 10, "guidance_scale": 3.0, "height": 32, "width": 32,
+         "scheduler": "euler"},
+    ],
+}
+
+
+def stage_reference() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_reference
+    for name, cases in REFERENCE_CASES.items():
+        out = FIX / ("reference-" + name.replace("tiny-pixart-", ""))
+        make_reference.make_bundle(FIX / name, cases, out, model_name=name)
+
+
+STAGES = {"pipelines": stage_pipelines, "readers": stage_readers, "reference": stage_reference}
 
 
 def main(argv: list[str]) -> None:
