@@ -94,6 +94,12 @@ def cases():
     # NaNs (F16/BF16 only): quiet NaNs with sign and payload, plus infinities.
     nan = f32_from_bits([0x7FC00000, 0xFFC00000, 0xFFC12345, 0x7FE00001, 0x7F800000, 0xFF800000, 0x3F800000, 0])
     out.append(("nans", nan.reshape(1, 8)))
+
+    # Infinities in a block (Q8_0: d = inf, id = 0, inf·0 → NaN → 0; Q4_0: d = −inf, id = −0).
+    inf = np.linspace(-3, 3, 64, dtype=np.float32).reshape(2, 32)
+    inf[0, 5] = np.inf
+    inf[1, 9] = -np.inf
+    out.append(("infinities", inf))
     return out
 
 

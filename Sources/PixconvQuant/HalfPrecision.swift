@@ -8,31 +8,26 @@ import PixconvCore
 /// signalling NaNs through unquieted (0x7F800001 → 0x7C01 in numpy, 0x7E00 here).
 public enum HalfPrecision {
     /// f32 → IEEE binary16 bits with integer arithmetic (no libcall), round to nearest even.
+    ///
+    /// Normal results round by adding 0xFFF plus the lowest kept bit before shifting (no branch on
+    /// the discarded bits); f16 subnormals round by a float addition of 0.5 (2^-1 in f16-subnormal
+    /// units), which the FPU rounds to nearest even (F. Giesen, "float_to_half_fast3_rtne").
     @inlinable @inline(__always)
     public static func f16Bits(_ x: Float) -> UInt16 {
         let bits = x.bitPattern
         let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
         let a = bits & 0x7FFF_FFFF
-        if a > 0x7F80_0000 {  // NaN: quiet, top payload bits kept
-            return sign | 0x7E00 | UInt16(truncatingIfNeeded: (a >> 13) & 0x3FF)
+        if a >= 0x3880_0000 {  // ≥ 2^-14: normal f16, inf or NaN
+            if a >= 0x477F_F000 {  // ≥ 65520 rounds to inf; NaN quiet with top payload bits kept
+                return a > 0x7F80_0000 ? sign | 0x7E00 | UInt16(truncatingIfNeeded: (a >> 13) & 0x3FF) : sign | 0x7C00
+            }
+            let r = (a &+ 0xFFF &+ ((a >> 13) & 1)) >> 13
+            return sign | UInt16(truncatingIfNeeded: r &- (112 << 10))
         }
-        if a >= 0x477F_F000 { return sign | 0x7C00 }  // ≥ 65520 rounds to inf (and inf itself)
-        if a >= 0x3880_0000 {  // normal f16 (≥ 2^-14)
-            var h = (a >> 13) &- (112 << 10)
-            let rest = a & 0x1FFF
-            if rest > 0x1000 || (rest == 0x1000 && (h & 1) == 1) { h &+= 1 }
-            return sign | UInt16(truncatingIfNeeded: h)
-        }
-        if a <= 0x3300_0000 { return sign }  // ≤ 2^-25 rounds to (signed) zero
-        // Subnormal f16: value in units of 2^-24 is mant >> (126 - exponent), rounded to even.
-        let exponent = a >> 23
-        let mant = (a & 0x7F_FFFF) | 0x80_0000
-        let shift = 126 &- exponent  // 14 … 24
-        var r = mant >> shift
-        let rest = mant & ((1 << shift) &- 1)
-        let half: UInt32 = 1 << (shift &- 1)
-        if rest > half || (rest == half && (r & 1) == 1) { r &+= 1 }
-        return sign | UInt16(truncatingIfNeeded: r)
+        // Below 2^-14: adding 0.5 puts the value's f16-subnormal code in the low mantissa bits.
+        let magic: Float = 0.5  // bits 0x3F000000 = ((127 − 15) + (23 − 10) + 1) << 23
+        let v = Float(bitPattern: a) + magic
+        return sign | UInt16(truncatingIfNeeded: v.bitPattern &- magic.bitPattern)
     }
 
     /// f32 → bfloat16 bits (gguf-py `BF16.quantize_blocks`): NaN forced quiet, else round to nearest even.

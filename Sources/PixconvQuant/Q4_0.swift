@@ -15,7 +15,7 @@ public enum Q4_0Codec {
     @inline(__always)
     static func code(_ v: Float) -> UInt8 {
         guard v.isFinite else { return 0 }
-        let t = Int32(max(-1024, min(1024, v)).rounded(.towardZero))
+        let t = Int32(max(-1024, min(1024, v)))  // truncates toward zero
         return min(UInt8(truncatingIfNeeded: t), 15)
     }
 

@@ -11,6 +11,17 @@ public enum Q8_0Codec {
     public static let blockSize = 32
     public static let blockBytes = 34
 
+    /// Round half away from zero of `v`, |v| < 128 (truncate, then step by the exact remainder;
+    /// `rounded(.toNearestOrAwayFromZero)` is a libm call on baseline x86-64).
+    @inline(__always)
+    static func roundHalfAway(_ v: Float) -> Int8 {
+        guard v.isFinite else { return 0 }  // inf·0 when the block holds an infinity: numpy casts NaN to 0
+        let t = Int32(v)
+        let rest = v - Float(t)  // exact
+        let q = t + (rest >= 0.5 ? 1 : 0) - (rest <= -0.5 ? 1 : 0)
+        return Int8(truncatingIfNeeded: q)
+    }
+
     /// Quantizes `src.count / 32` blocks into `dst` (34 bytes each). `src.count` must be a multiple of 32.
     public static func encode(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
         let blocks = src.count / blockSize
@@ -33,8 +44,7 @@ public enum Q8_0Codec {
             if id.isFinite {
                 // |x·id| ≤ 127 (plus rounding), so the conversion cannot trap.
                 for j in 0..<blockSize {
-                    let q = Int8(truncatingIfNeeded: Int32((p[j] * id).rounded(.toNearestOrAwayFromZero)))
-                    o.storeBytes(of: q, toByteOffset: 2 + j, as: Int8.self)
+                    o.storeBytes(of: roundHalfAway(p[j] * id), toByteOffset: 2 + j, as: Int8.self)
                 }
             } else {
                 for j in 0..<blockSize { o.storeBytes(of: 0, toByteOffset: 2 + j, as: Int8.self) }

@@ -8,6 +8,12 @@ public struct RangeOverflow: Equatable, Sendable, CustomStringConvertible {
     public var firstIndex: Int
     public var firstValue: Float
 
+    public init(count: Int, firstIndex: Int, firstValue: Float) {
+        self.count = count
+        self.firstIndex = firstIndex
+        self.firstValue = firstValue
+    }
+
     public var description: String {
         "\(count) value(s) out of range, first at index \(firstIndex) (\(firstValue))"
     }
@@ -80,9 +86,10 @@ public enum Quantizer {
         return out
     }
 
-    /// Finds the values that `dtype` cannot hold: finite inputs that become inf (f16: |x| ≥ 65520;
-    /// bf16: |x| ≥ 0x7F7F8000) and, for Q8_0 / Q4_0, every value of a block whose f16 scale d
-    /// overflows (|max| ≥ 65520·127 resp. 65520·8), which would decode to inf or NaN.
+    /// Finds the finite values that `dtype` would store as inf or NaN: f16 |x| ≥ 65520; bf16 values
+    /// that round past f32's max; for Q8_0 / Q4_0 every finite value of a block whose f16 scale d is
+    /// not finite (|max| ≥ 65520·127 resp. 65520·8, or an inf/NaN in the block). `firstIndex` and
+    /// `firstValue` name the first such value (for blocks: the block's largest |x|, the cause).
     /// `src.count` must be a multiple of 32 for block types. nil when nothing overflows.
     public static func overflow(_ src: UnsafeBufferPointer<Float>, to dtype: DType) -> RangeOverflow? {
         var report: RangeOverflow?
@@ -98,18 +105,23 @@ public enum Quantizer {
                 note(i, 1)
             }
         case .Q8_0, .Q4_0:
+            // A block whose f16 scale is not finite decodes to inf/NaN: all its finite values are lost.
             let divisor: Float = dtype == .Q8_0 ? 127 : 8
             var start = 0
             while start + 32 <= src.count {
                 var amax: Float = 0
-                var first = start
-                for j in start..<start + 32 where src[j].isFinite && abs(src[j]) > amax {
-                    amax = abs(src[j])
-                    first = j
+                var culprit = start
+                var finite = 0
+                for j in start..<start + 32 {
+                    if src[j].isFinite { finite += 1 }
+                    if abs(src[j]) > amax || (src[j].isNaN && !amax.isNaN) {
+                        amax = abs(src[j])
+                        culprit = j
+                    }
                 }
-                if !halfBitsToFloat(HalfPrecision.f16Bits(amax / divisor)).isFinite {
-                    if report == nil { report = RangeOverflow(count: 0, firstIndex: first, firstValue: src[first]) }
-                    report?.count += 32
+                if !halfBitsToFloat(HalfPrecision.f16Bits(amax / divisor)).isFinite, finite > 0 {
+                    if report == nil { report = RangeOverflow(count: 0, firstIndex: culprit, firstValue: src[culprit]) }
+                    report?.count += finite
                 }
                 start += 32
             }

@@ -23,11 +23,15 @@ public struct DiffusersComponent: Sendable {
     public let weights: TensorSource?
     /// `spiece.model` (tokenizer folders), when present.
     public let sentencePieceModel: [UInt8]?
+    /// PyTorch weight files (`.bin`, `.pth`, `.pt`) left unread because `includeTorchWeights`
+    /// was off, so that a caller can say why a component has no weights.
+    public let ignoredTorchWeights: [String]
 
     public init(
         name: String, folder: String, library: String? = nil, className: String? = nil,
         configPath: String? = nil, configBytes: [UInt8]? = nil, config: JSONValue? = nil,
-        weightsPath: String? = nil, weights: TensorSource? = nil, sentencePieceModel: [UInt8]? = nil
+        weightsPath: String? = nil, weights: TensorSource? = nil, sentencePieceModel: [UInt8]? = nil,
+        ignoredTorchWeights: [String] = []
     ) {
         self.name = name
         self.folder = folder
@@ -39,6 +43,7 @@ public struct DiffusersComponent: Sendable {
         self.weightsPath = weightsPath
         self.weights = weights
         self.sentencePieceModel = sentencePieceModel
+        self.ignoredTorchWeights = ignoredTorchWeights
     }
 
     /// What the tensors are (`ModelKind.detect` on the weights, with the config).

@@ -12,7 +12,8 @@ import PixconvCore
 /// folder names (no `/`, `\`, NUL or leading `.`), so the index cannot point outside the folder.
 ///
 /// Weights are chosen by `DiffusersWeights.choose` and opened by a pluggable opener, so a
-/// PyTorch checkpoint reader can be added without changing this type.
+/// PyTorch checkpoint reader can be added without changing this type. Symbolic links are
+/// followed (hub caches link every file to a blob elsewhere).
 public struct DiffusersFolder: Sendable {
     /// Opens one weights file (a `.safetensors`, a `*.safetensors.index*.json`, or a torch file).
     public typealias WeightsOpener = @Sendable (String) throws -> TensorSource
@@ -85,7 +86,7 @@ public struct DiffusersFolder: Sendable {
             components = [DiffusersComponent(
                 name: name, folder: path, configPath: probe.configPath, configBytes: probe.configBytes,
                 config: probe.config, weightsPath: probe.weightsPath, weights: probe.weights,
-                sentencePieceModel: probe.sentencePieceModel)]
+                sentencePieceModel: probe.sentencePieceModel, ignoredTorchWeights: probe.ignoredTorchWeights)]
         }
     }
 
@@ -131,9 +132,11 @@ public struct DiffusersFolder: Sendable {
         if names.contains("spiece.model") {
             spiece = try DiffusersFiles.read(DiffusersFiles.join(folder, "spiece.model"), limit: options.maxTokenizerBytes)
         }
+        let torch = options.includeTorchWeights ? [] : names.filter { DiffusersWeights.isTorchWeights($0) }
         return DiffusersComponent(
             name: name, folder: folder, library: library, className: className, configPath: configPath,
-            configBytes: configBytes, config: config, weightsPath: weightsPath, weights: weights, sentencePieceModel: spiece)
+            configBytes: configBytes, config: config, weightsPath: weightsPath, weights: weights, sentencePieceModel: spiece,
+            ignoredTorchWeights: torch)
     }
 
     /// Configs as diffusers and transformers write them: Python's `json` module may emit

@@ -62,9 +62,14 @@ public enum DiffusersWeights {
         for known in ["diffusion_pytorch_model.bin", "pytorch_model.bin"] where set.contains(known) {
             return .file(known)
         }
-        let torch = names.filter { ($0.hasSuffix(".bin") || $0.hasSuffix(".pth") || $0.hasSuffix(".pt")) && !$0.hasPrefix(".") }
+        let torch = names.filter(isTorchWeights)
         if torch.count > 1 { return .ambiguous(torch) }
         return torch.first.map { .file($0) } ?? .none
+    }
+
+    /// `.bin`, `.pth` or `.pt` files (not hidden ones).
+    public static func isTorchWeights(_ name: String) -> Bool {
+        (name.hasSuffix(".bin") || name.hasSuffix(".pth") || name.hasSuffix(".pt")) && !name.hasPrefix(".")
     }
 
     /// True for `…-00001-of-00002.safetensors` (a shard, opened through its index).

@@ -52,8 +52,13 @@ struct PickleGraph {
         return .object(containers.count - 1)
     }
 
+    /// Longest string or bytes key, and most items in a tuple key: hashing cost per SETITEM stays
+    /// bounded, so a memoized huge key inserted over and over cannot make the machine quadratic.
+    static let maxKeyBytes = 1024
+    static let maxKeyItems = 64
+
     /// The key identity of `value`; nil when Python would refuse it as a key (unhashable) or when
-    /// it is a kind of key checkpoints never use (nested tuples, tensors).
+    /// it is a kind of key checkpoints never use (nested or long tuples, long strings, tensors).
     func key(of value: PickleVMValue, nested: Bool = false) -> PickleKey? {
         switch value {
         case let .leaf(v):
@@ -66,14 +71,14 @@ struct PickleGraph {
                 if d.isNaN { return nil }
                 if d == d.rounded(), let i = Int64(exactly: d) { return .int(i) }
                 return .float(d)
-            case let .string(s): return .string(s)
-            case let .bytes(b): return .bytes(b)
+            case let .string(s): return s.utf8.count <= PickleGraph.maxKeyBytes ? .string(s) : nil
+            case let .bytes(b): return b.count <= PickleGraph.maxKeyBytes ? .bytes(b) : nil
             case let .global(g): return .global(g)
             default: return nil
             }
         case let .object(i):
             let c = containers[i]
-            guard !nested, c.kind == .tuple || c.kind == .frozenset else { return nil }
+            guard !nested, c.kind == .tuple || c.kind == .frozenset, c.items.count <= PickleGraph.maxKeyItems else { return nil }
             var parts: [PickleKey] = []
             for item in c.items {
                 guard let k = key(of: item, nested: true) else { return nil }

@@ -20,7 +20,7 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
     public let path: String
     public let format: Format
     public let tensors: [TensorInfo]
-    /// Non-tensor leaves (and empty containers) by path, e.g. `("epoch", .int(3))`, sorted by name.
+    /// Non-tensor leaves by path, e.g. `("epoch", .int(3))`, sorted by name.
     public let values: [(name: String, value: PickleValue)]
     /// The whole unpickled object.
     public let root: PickleValue

@@ -55,27 +55,35 @@ extension TorchCheckpoint {
         return text
     }
 
-    /// Splits the pickled object into tensors and other leaves, named by their path of keys.
-    /// Iterative; the pickle machine already bounds nesting and size.
+    /// Splits the pickled object into tensors and other leaves, named by their path of keys like
+    /// `scripts/make_fixtures.py::walk` (empty dicts, lists and tuples yield nothing). Iterative;
+    /// the pickle machine already bounds nesting and size.
     static func flatten(_ root: PickleValue) throws -> (tensors: [(String, PickleTensorRef)], values: [(name: String, value: PickleValue)]) {
         var tensors: [(String, PickleTensorRef)] = []
         var values: [(name: String, value: PickleValue)] = []
         var work: [(String, PickleValue)] = [("", root)]
-        func join(_ path: String, _ part: String) -> String { path.isEmpty ? part : path + "." + part }
+        func join(_ path: String, _ part: String) throws -> String {
+            let name = path.isEmpty ? part : path + "." + part
+            guard name.utf8.count <= maxNameBytes else { throw TorchError.layout("value path longer than \(maxNameBytes) bytes") }
+            return name
+        }
         while let (path, value) = work.popLast() {
             switch value {
             case let .tensor(ref):
                 tensors.append((path.isEmpty ? "tensor" : path, ref))
-            case let .dict(entries) where !entries.isEmpty:
-                for entry in entries.reversed() { work.append((join(path, keyName(entry.key)), entry.value)) }
-            case let .list(items) where !items.isEmpty, let .tuple(items) where !items.isEmpty:
-                for (i, item) in items.enumerated().reversed() { work.append((join(path, String(i)), item)) }
+            case let .dict(entries):
+                for entry in entries.reversed() { work.append((try join(path, keyName(entry.key)), entry.value)) }
+            case let .list(items), let .tuple(items):
+                for (i, item) in items.enumerated().reversed() { work.append((try join(path, String(i)), item)) }
             default:
                 values.append((path, value))
             }
         }
         return (tensors, values)
     }
+
+    /// Longest tensor or value name (bounds memory for deeply nested, long-keyed pickles).
+    static let maxNameBytes = 4096
 
     static func keyName(_ key: PickleValue) -> String {
         switch key {

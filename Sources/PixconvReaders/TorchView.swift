@@ -77,18 +77,23 @@ enum TorchView {
         guard let dstBase = dst.baseAddress, let srcBase = src.baseAddress else { return }
         let rank = shape.count
         let inner = rank == 0 ? 1 : shape[rank - 1]
-        let innerStride = rank == 0 ? 0 : stride[rank - 1]
+        let innerStep = (rank == 0 ? 0 : stride[rank - 1]) * itemSize
         var index = [Int](repeating: 0, count: max(rank - 1, 0))
         var written = 0
         let total = dst.count
         while written < total {
             var offset = base
             for d in 0..<index.count { offset += index[d] * stride[d] * itemSize }
-            if innerStride == 1 {
-                (dstBase + written).copyMemory(from: srcBase + offset, byteCount: inner * itemSize)
+            let from = srcBase + offset, to = dstBase + written
+            if innerStep == itemSize {
+                to.copyMemory(from: from, byteCount: inner * itemSize)
             } else {
-                for j in 0..<inner {
-                    (dstBase + written + j * itemSize).copyMemory(from: srcBase + offset + j * innerStride * itemSize, byteCount: itemSize)
+                switch itemSize {
+                case 2: copyStrided(UInt16.self, from, to, inner, innerStep)
+                case 4: copyStrided(UInt32.self, from, to, inner, innerStep)
+                case 8: copyStrided(UInt64.self, from, to, inner, innerStep)
+                default:
+                    for j in 0..<inner { (to + j * itemSize).copyMemory(from: from + j * innerStep, byteCount: itemSize) }
                 }
             }
             written += inner * itemSize
@@ -102,19 +107,36 @@ enum TorchView {
         }
     }
 
-    /// A byte-swapped copy of a big-endian storage.
+    @inline(__always)
+    static func copyStrided<T: FixedWidthInteger>(_: T.Type, _ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer,
+                                                  _ count: Int, _ step: Int) {
+        for j in 0..<count {
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: j * step, as: T.self), toByteOffset: j * MemoryLayout<T>.size, as: T.self)
+        }
+    }
+
+    /// A byte-swapped copy of a big-endian storage (elements of `itemSize` bytes; a ragged tail is copied).
     static func byteSwapped(_ record: ZipRecord, itemSize: Int) -> ZipRecord {
         let out = HeapBuffer(count: record.bytes.count)
-        let dst = out.bytes
-        let n = record.bytes.count / itemSize * itemSize
-        var i = 0
-        while i < n {
-            for k in 0..<itemSize { dst[i + k] = record.bytes[i + itemSize - 1 - k] }
-            i += itemSize
-        }
-        if n < record.bytes.count {
-            for k in n..<record.bytes.count { dst[k] = record.bytes[k] }
+        let count = record.bytes.count / itemSize
+        if let src = record.bytes.baseAddress {
+            let dst = out.pointer
+            switch itemSize {
+            case 2: swapAll(UInt16.self, src, dst, count)
+            case 4: swapAll(UInt32.self, src, dst, count)
+            case 8: swapAll(UInt64.self, src, dst, count)
+            default: dst.copyMemory(from: src, byteCount: count * itemSize)
+            }
+            let tail = record.bytes.count - count * itemSize
+            if tail > 0 { (dst + count * itemSize).copyMemory(from: src + count * itemSize, byteCount: tail) }
         }
         return ZipRecord(owner: out, bytes: UnsafeRawBufferPointer(out.bytes))
+    }
+
+    static func swapAll<T: FixedWidthInteger>(_: T.Type, _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        let size = MemoryLayout<T>.size
+        for i in 0..<count {
+            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: i * size, as: T.self).byteSwapped, toByteOffset: i * size, as: T.self)
+        }
     }
 }

@@ -34,7 +34,10 @@ public final class PixconvStore: TensorSource {
 
     public var path: String { file.path }
 
-    public init(path: String) throws(StoreError) {
+    /// Opens and validates a store. With `checkHeader` (the default) the header CRC is verified
+    /// too (cheap: the header is small), so damaged metadata is an error here; `pixconv verify`
+    /// opens with `checkHeader: false` and reports through `verifyAll()` instead.
+    public init(path: String, checkHeader: Bool = true) throws(StoreError) {
         let f = try GGUFFile(path: path)
         file = f
         let arch = try f.string(StoreKeys.architecture)
@@ -66,6 +69,9 @@ public final class PixconvStore: TensorSource {
                                reason: "\(tensorCRCs.count) checksums for \(f.tensorsInFileOrder.count) tensors")
         }
         headerCRC = try f.uint32(StoreKeys.headerCRC32)
+        if checkHeader, case let .header(expected, actual)? = verifyHeader() {
+            throw .checksumMismatch(file: path, region: "header", expected: expected, actual: actual)
+        }
     }
 
     // MARK: TensorSource

@@ -31,6 +31,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case missingKey(file: String, key: String)
     case wrongKeyType(file: String, key: String, expected: String, actual: String)
     case badMetadata(file: String, key: String, reason: String)
+    case checksumMismatch(file: String, region: String, expected: UInt32, actual: UInt32)
     // Writing.
     case badWriterInput(file: String, reason: String)
     case tensorSizeMismatch(file: String, tensor: String, expected: Int, actual: Int)
@@ -68,6 +69,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .missingKey(f, k): return "\(f): missing key '\(k)'"
         case let .wrongKeyType(f, k, e, a): return "\(f): key '\(k)' is \(a), expected \(e)"
         case let .badMetadata(f, k, r): return "\(f): key '\(k)': \(r)"
+        case let .checksumMismatch(f, r, e, a):
+            return "\(f): \(r) is damaged: crc32 \(String(a, radix: 16)), expected \(String(e, radix: 16))"
         case let .badWriterInput(f, r): return "\(f): cannot write: \(r)"
         case let .tensorSizeMismatch(f, t, e, a): return "\(f): tensor '\(t)': expected \(e) bytes, got \(a)"
         case let .writerState(f, r): return "\(f): \(r)"

@@ -18,6 +18,13 @@ final class ProgressBar {
         self.enabled = enabled
     }
 
+    var isEnabled: Bool { enabled }
+
+    /// Sets the amount done (for counts that only grow).
+    func set(_ value: Int, detail: String = "") {
+        advance(by: value - done, detail: detail)
+    }
+
     func advance(by amount: Int = 1, detail: String = "") {
         done += amount
         guard enabled else { return }

@@ -16,7 +16,7 @@ struct Pixconv: ParsableCommand {
               pixconv verify --model pixart-512.q8_0.gguf --reference reference-bundle/
             """,
         version: PixconvVersion.string,
-        subcommands: []
+        subcommands: [Inspect.self, Convert.self, Generate.self]
     )
 }
 

@@ -88,7 +88,9 @@ final class DiffusersFolderTests: XCTestCase {
         try make("transformer/config.json", Array("{}".utf8))
         try make("transformer/diffusion_pytorch_model.bin", [1, 2, 3])
         // Without torch support the .bin is ignored.
-        XCTAssertNil(try DiffusersFolder(path: folder)["transformer"]?.weights)
+        let plain = try XCTUnwrap(try DiffusersFolder(path: folder)["transformer"])
+        XCTAssertNil(plain.weights)
+        XCTAssertEqual(plain.ignoredTorchWeights, ["diffusion_pytorch_model.bin"])
         var options = DiffusersFolder.Options()
         options.includeTorchWeights = true
         let seen = LockedPaths()
