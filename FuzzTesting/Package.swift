@@ -32,6 +32,7 @@ let package = Package(
         .executableTarget(name: "FuzzSafetensors", dependencies: ["FuzzSupport", "PixconvReaders"]),
         .executableTarget(name: "FuzzPickle", dependencies: ["FuzzSupport", "PixconvReaders"]),
         .executableTarget(name: "FuzzZip", dependencies: ["FuzzSupport", "PixconvReaders"]),
+        .executableTarget(name: "FuzzTorch", dependencies: ["FuzzSupport", "PixconvReaders"]),
         .executableTarget(name: "FuzzGGUF", dependencies: ["FuzzSupport", "PixconvStore"]),
         .executableTarget(name: "FuzzSpiece", dependencies: ["FuzzSupport", "PixconvRuntime"]),
     ]

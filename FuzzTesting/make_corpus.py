@@ -76,3 +76,13 @@ if os.path.exists(cli):
     subprocess.run([cli, "convert", f"{FX}/diffusers-conversion", "-o", f"{C}/gguf/store-dit-q4_0.gguf",
                     "--type", "q4_0", "--force"], check=True)
 shutil.rmtree(tmp)
+
+# torch: data.pkl after one control byte (bit 0: big-endian byteorder record; bit 1: make storage
+# number (byte >> 2) one byte longer, or shorter with bit 7), see Sources/FuzzTorch/main.swift.
+os.makedirs(f"{C}/torch", exist_ok=True)
+for f, control in [("big-endian.pt", 1), ("transformer-f16.pt", 0), ("views.pt", 0), ("views.pt", 6)]:
+    z = zipfile.ZipFile(f"{FX}/{f}")
+    name = [n for n in z.namelist() if n.endswith("data.pkl")][0]
+    out = f[:-3] + ("-short-record" if control == 6 else "")
+    open(f"{C}/torch/{out}.bin", "wb").write(bytes([control]) + z.read(name))
+open(f"{C}/torch/plain-p2.bin", "wb").write(b"\0" + pickle.dumps(obj, protocol=2))
