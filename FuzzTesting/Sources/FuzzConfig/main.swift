@@ -26,12 +26,10 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     }
     if let c = try? PixArtConfig.decode(json: json) { try? c.validate() }
     // T5 and VAE configs reach the runtime as Strings (`Component.configJSON`), decoded like
-    // `PipelineComponents.load` does: JSON5 over the String's UTF-8.
+    // `PipelineComponents.load` does.
     let text = Data(String(decoding: json, as: UTF8.self).utf8)
-    let decoder = JSONDecoder()
-    decoder.allowsJSON5 = true
-    if let c = try? decoder.decode(T5Config.self, from: text) { try? c.validate() }
-    if let c = try? decoder.decode(VAEConfig.self, from: text) { try? c.validate() }
+    if let c = try? ConfigJSON.decode(T5Config.self, from: text) { try? c.validate() }
+    if let c = try? ConfigJSON.decode(VAEConfig.self, from: text) { try? c.validate() }
     return 0
 }
 
