@@ -1,0 +1,154 @@
+/// PyTorch `nn.Conv2d` with stride 1, dilation 1, one group, a square kernel and zero padding, on one
+/// image at a time: x[C_in, H, W] → y[C_out, H + 2p − k + 1, W + 2p − k + 1].
+///
+/// The fast path lowers the convolution to one matrix product per band of output rows (im2col, then
+/// `Kernels.gemm`), so the scratch matrix stays near `scratchFloats` floats even at 1024² pixels;
+/// 1×1 convolutions without padding multiply the input directly. `Conv2d.reference` is the plain
+/// direct convolution the tests compare it with.
+public struct Conv2d: Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let padding: Int
+    /// [C_out, C_in, k, k], PyTorch layout.
+    public let weight: [Float]
+    /// [C_out] or nil.
+    public let bias: [Float]?
+
+    /// Upper bound (in floats) on the im2col scratch matrix; at least one output row is always lowered.
+    public static let scratchFloats = 1 << 23
+
+    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
+        precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize)
+        precondition(bias == nil || bias!.count == outChannels)
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.padding = padding
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Reads `weight` [C_out, C_in, k, k] and `bias` [C_out] from `weights` (a scope such as `decoder.conv_in`).
+    public init(weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int) throws {
+        let w = try weights.floats("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
+        let b = try weights.floats("bias", shape: [outChannels])
+        self.init(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
+                  kernelSize: kernelSize, padding: padding)
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        (height + 2 * padding - kernelSize + 1, width + 2 * padding - kernelSize + 1)
+    }
+
+    /// x[C_in, height, width] → y[C_out, height', width'] (see `outputSize`).
+    public func callAsFunction(_ x: [Float], height: Int, width: Int) -> [Float] {
+        apply(x, height: height, width: width, scratchFloats: Conv2d.scratchFloats)
+    }
+
+    /// `callAsFunction` with an explicit im2col budget (tests use tiny ones to force many row bands).
+    func apply(_ x: [Float], height: Int, width: Int, scratchFloats: Int) -> [Float] {
+        precondition(x.count == inChannels * height * width, "conv2d input size")
+        let (oh, ow) = outputSize(height: height, width: width)
+        precondition(oh > 0 && ow > 0, "conv2d output would be empty")
+        let plane = oh * ow
+        var y = [Float](repeating: 0, count: outChannels * plane)
+        y.withUnsafeMutableBufferPointer { yp in
+            if let bias {
+                for o in 0..<outChannels {
+                    let v = bias[o]
+                    for i in 0..<plane { yp[o * plane + i] = v }
+                }
+            }
+            let depth = inChannels * kernelSize * kernelSize
+            weight.withUnsafeBufferPointer { wp in
+                x.withUnsafeBufferPointer { xp in
+                    if kernelSize == 1 && padding == 0 {
+                        Kernels.gemm(transA: false, transB: false, m: outChannels, n: plane, k: inChannels,
+                                     a: wp.baseAddress!, lda: inChannels, b: xp.baseAddress!, ldb: plane,
+                                     beta: 1, c: yp.baseAddress!, ldc: plane)
+                        return
+                    }
+                    let band = max(1, min(oh, scratchFloats / max(depth * ow, 1)))
+                    var col = [Float](repeating: 0, count: depth * band * ow)
+                    col.withUnsafeMutableBufferPointer { cp in
+                        var r0 = 0
+                        while r0 < oh {
+                            let rows = min(band, oh - r0)
+                            im2col(xp, height: height, width: width, outWidth: ow, firstRow: r0, rows: rows, into: cp)
+                            Kernels.gemm(transA: false, transB: false, m: outChannels, n: rows * ow, k: depth,
+                                         a: wp.baseAddress!, lda: depth, b: cp.baseAddress!, ldb: rows * ow,
+                                         beta: 1, c: yp.baseAddress! + r0 * ow, ldc: plane)
+                            r0 += rows
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Lowers output rows [firstRow, firstRow + rows) into col[(ci·k + ky)·k + kx, (r − firstRow)·ow + ox]
+    /// = x[ci, r + ky − p, ox + kx − p], zero outside the image.
+    private func im2col(
+        _ x: UnsafeBufferPointer<Float>, height: Int, width: Int, outWidth ow: Int, firstRow: Int, rows: Int,
+        into col: UnsafeMutableBufferPointer<Float>
+    ) {
+        let n = rows * ow
+        let k = kernelSize
+        for ci in 0..<inChannels {
+            let plane = ci * height * width
+            for ky in 0..<k {
+                for kx in 0..<k {
+                    let rowBase = ((ci * k + ky) * k + kx) * n
+                    // Output columns whose input column ox + kx − p lies inside [0, width).
+                    let lo = min(max(0, padding - kx), ow)
+                    let hi = max(min(ow, width + padding - kx), lo)
+                    for r in 0..<rows {
+                        let dst = rowBase + r * ow
+                        let iy = firstRow + r + ky - padding
+                        if iy < 0 || iy >= height {
+                            for ox in 0..<ow { col[dst + ox] = 0 }
+                            continue
+                        }
+                        for ox in 0..<lo { col[dst + ox] = 0 }
+                        let src = plane + iy * width + kx - padding
+                        for ox in lo..<hi { col[dst + ox] = x[src + ox] }
+                        for ox in hi..<ow { col[dst + ox] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Direct convolution, one output at a time, accumulated in Double: the reference `callAsFunction` is tested against.
+    public static func reference(
+        _ x: [Float], height: Int, width: Int, weight: [Float], bias: [Float]?,
+        inChannels: Int, outChannels: Int, kernelSize k: Int, padding p: Int
+    ) -> [Float] {
+        let oh = height + 2 * p - k + 1, ow = width + 2 * p - k + 1
+        var y = [Float](repeating: 0, count: outChannels * oh * ow)
+        for o in 0..<outChannels {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var acc = Double(bias?[o] ?? 0)
+                    for c in 0..<inChannels {
+                        for ky in 0..<k {
+                            let iy = oy + ky - p
+                            if iy < 0 || iy >= height { continue }
+                            for kx in 0..<k {
+                                let ix = ox + kx - p
+                                if ix < 0 || ix >= width { continue }
+                                acc += Double(weight[((o * inChannels + c) * k + ky) * k + kx])
+                                    * Double(x[(c * height + iy) * width + ix])
+                            }
+                        }
+                    }
+                    y[(o * oh + oy) * ow + ox] = Float(acc)
+                }
+            }
+        }
+        return y
+    }
+}

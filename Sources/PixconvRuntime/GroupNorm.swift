@@ -1,0 +1,71 @@
+import Foundation
+
+/// PyTorch `nn.GroupNorm(num_groups, num_channels, eps, affine=True)` on one image x[C, spatial]:
+/// each group of C/G channels is normalised with its mean and biased variance over (C/G × spatial)
+/// values, `(x − mean) / sqrt(var + eps)`, then scaled and shifted per channel.
+///
+/// Statistics are accumulated in Double (two passes), so the result does not depend on the
+/// summation order at 1024² pixels. Optionally applies SiLU afterwards, as the VAE blocks always do.
+public struct GroupNorm: Sendable {
+    public let groups: Int
+    public let channels: Int
+    public let eps: Float
+    /// [C]
+    public let weight: [Float]
+    /// [C]
+    public let bias: [Float]
+
+    public init(weight: [Float], bias: [Float], groups: Int, eps: Float) {
+        precondition(groups > 0 && weight.count % groups == 0 && bias.count == weight.count)
+        self.groups = groups
+        self.channels = weight.count
+        self.eps = eps
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Reads `weight` [C] and `bias` [C] from `weights` (a scope such as `decoder.conv_norm_out`).
+    public init(weights: Weights, groups: Int, channels: Int, eps: Float) throws {
+        guard groups > 0, channels % groups == 0 else {
+            throw RuntimeError.invalidInput("\(weights.prefix): \(channels) channels do not split into \(groups) groups")
+        }
+        self.init(weight: try weights.floats("weight", shape: [channels]),
+                  bias: try weights.floats("bias", shape: [channels]), groups: groups, eps: eps)
+    }
+
+    /// Normalises x[C, spatial] in place; with `silu`, applies x·σ(x) to the result.
+    public func callAsFunction(_ x: inout [Float], spatial: Int, silu: Bool = false) {
+        precondition(x.count == channels * spatial, "group norm input size")
+        let perGroup = channels / groups
+        let count = Double(perGroup * spatial)
+        x.withUnsafeMutableBufferPointer { p in
+            for g in 0..<groups {
+                let start = g * perGroup * spatial
+                let end = start + perGroup * spatial
+                var sum = 0.0
+                for i in start..<end { sum += Double(p[i]) }
+                let mean = sum / count
+                var squares = 0.0
+                for i in start..<end {
+                    let d = Double(p[i]) - mean
+                    squares += d * d
+                }
+                let inv = 1 / (squares / count + Double(eps)).squareRoot()
+                for c in g * perGroup..<(g + 1) * perGroup {
+                    // y = (x − mean)·inv·γ + β = x·a + b
+                    let a = Float(inv * Double(weight[c]))
+                    let b = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
+                    let base = c * spatial
+                    if silu {
+                        for i in base..<base + spatial {
+                            let v = p[i] * a + b
+                            p[i] = v / (1 + expf(-v))
+                        }
+                    } else {
+                        for i in base..<base + spatial { p[i] = p[i] * a + b }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+/// The decoder half of diffusers `AutoencoderKL` in f32: `autoencoder_kl.py::_decode` (post_quant_conv)
+/// followed by `vae.py::Decoder.forward`:
+///
+///     z = latents / scaling_factor                       (as PixArtAlphaPipeline does before vae.decode)
+///     z = post_quant_conv(z)                             1×1, latent → latent   (if use_post_quant_conv)
+///     h = conv_in(z)                                     3×3, latent → C_last
+///     h = mid_block(h)                                   resnet, attention (if mid_block_add_attention), resnet
+///     for each up block i (channels reversed):           layers_per_block + 1 resnets, then
+///         h = resnets(h); h = upsample2x+conv(h)         (no upsampler in the last block)
+///     out = conv_out(SiLU(conv_norm_out(h)))             GroupNorm eps 1e-6, 3×3, C_first → out_channels
+///
+/// Images are decoded one at a time; the output is (B, out_channels, H·f, W·f) in roughly [-1, 1]
+/// with f = `config.vaeScaleFactor`.
+public final class VAEDecoder: Sendable {
+    public let config: VAEConfig
+    let postQuantConv: Conv2d?
+    let convIn: Conv2d
+    let midResnets: [VAEResnetBlock2D]
+    let midAttention: VAEAttention?
+    let upBlocks: [VAEUpBlock]
+    let normOut: GroupNorm
+    let convOut: Conv2d
+
+    /// One `UpDecoderBlock2D`: resnets then an optional upsampler.
+    struct VAEUpBlock {
+        let resnets: [VAEResnetBlock2D]
+        let upsampler: VAEUpsample2D?
+    }
+
+    /// `weights`: the VAE's root scope, holding `post_quant_conv.*` and `decoder.*` (encoder tensors are ignored).
+    public init(config: VAEConfig, weights: Weights) throws {
+        try config.validate()
+        self.config = config
+        let channels = config.blockOutChannels
+        let groups = config.normNumGroups
+        let latent = config.latentChannels
+        let decoder = weights.scope("decoder")
+        postQuantConv = config.usePostQuantConv
+            ? try Conv2d(weights: weights.scope("post_quant_conv"), inChannels: latent, outChannels: latent,
+                         kernelSize: 1, padding: 0)
+            : nil
+        let top = channels[channels.count - 1]
+        convIn = try Conv2d(weights: decoder.scope("conv_in"), inChannels: latent, outChannels: top,
+                            kernelSize: 3, padding: 1)
+        let mid = decoder.scope("mid_block")
+        midResnets = try (0..<2).map {
+            try VAEResnetBlock2D(weights: mid.scope("resnets.\($0)"), inChannels: top, outChannels: top, groups: groups)
+        }
+        midAttention = config.midBlockAddAttention
+            ? try VAEAttention(weights: mid.scope("attentions.0"), channels: top, groups: groups)
+            : nil
+        var blocks: [VAEUpBlock] = []
+        var previous = top
+        for (i, out) in channels.reversed().enumerated() {
+            let scope = decoder.scope("up_blocks.\(i)")
+            var resnets: [VAEResnetBlock2D] = []
+            for j in 0...config.layersPerBlock {
+                resnets.append(try VAEResnetBlock2D(weights: scope.scope("resnets.\(j)"),
+                                                    inChannels: j == 0 ? previous : out, outChannels: out,
+                                                    groups: groups))
+            }
+            let last = i == channels.count - 1
+            let upsampler = last ? nil : try VAEUpsample2D(weights: scope.scope("upsamplers.0"), channels: out)
+            blocks.append(VAEUpBlock(resnets: resnets, upsampler: upsampler))
+            previous = out
+        }
+        upBlocks = blocks
+        normOut = try GroupNorm(weights: decoder.scope("conv_norm_out"), groups: groups, channels: channels[0],
+                                eps: 1e-6)
+        convOut = try Conv2d(weights: decoder.scope("conv_out"), inChannels: channels[0],
+                             outChannels: config.outChannels, kernelSize: 3, padding: 1)
+    }
+
+    /// Decodes raw denoiser latents (B, latent_channels, height, width), dividing them by
+    /// `scaling_factor` first, exactly as `PixArtAlphaPipeline` calls `vae.decode(latents / scaling_factor)`.
+    /// Returns (B, out_channels, height·f, width·f), f = `config.vaeScaleFactor`, not yet clamped.
+    public func decode(latents: [Float], batch: Int, height: Int, width: Int) throws -> [Float] {
+        guard batch > 0, height > 0, width > 0 else {
+            throw RuntimeError.invalidInput("vae decode: batch \(batch), height \(height), width \(width) must be positive")
+        }
+        let f = config.vaeScaleFactor
+        let (cells, o1) = height.multipliedReportingOverflow(by: width)
+        let (perImage, o2) = cells.multipliedReportingOverflow(by: config.latentChannels)
+        let (total, o3) = perImage.multipliedReportingOverflow(by: batch)
+        let (pixels, o4) = cells.multipliedReportingOverflow(by: f * f)
+        let (outPerImage, o5) = pixels.multipliedReportingOverflow(by: max(config.outChannels, config.blockOutChannels[0]))
+        guard !(o1 || o2 || o3 || o4 || o5), outPerImage < 1 << 40 else {
+            throw RuntimeError.invalidInput("vae decode: size \(batch)×\(height)×\(width) is too large")
+        }
+        guard latents.count == total else {
+            throw RuntimeError.invalidInput(
+                "vae decode: expected \(total) latent values for (\(batch), \(config.latentChannels), \(height), \(width)), found \(latents.count)")
+        }
+        let outImage = config.outChannels * pixels
+        var output = [Float](repeating: 0, count: batch * outImage)
+        let scaling = config.scalingFactor
+        for b in 0..<batch {
+            let z = latents[b * perImage..<(b + 1) * perImage].map { $0 / scaling }
+            let image = decodeScaled(z, height: height, width: width)
+            output.replaceSubrange(b * outImage..<(b + 1) * outImage, with: image)
+        }
+        return output
+    }
+
+    /// One image of already-scaled latents z[latent, H, W] → [out_channels, H·f, W·f].
+    func decodeScaled(_ z: [Float], height: Int, width: Int) -> [Float] {
+        var h = height, w = width
+        var x = postQuantConv.map { $0(z, height: h, width: w) } ?? z
+        x = convIn(x, height: h, width: w)
+        x = midResnets[0](x, height: h, width: w)
+        if let midAttention { x = midAttention(x, spatial: h * w) }
+        x = midResnets[1](x, height: h, width: w)
+        for block in upBlocks {
+            for resnet in block.resnets { x = resnet(x, height: h, width: w) }
+            if let up = block.upsampler {
+                x = up(x, height: h, width: w)
+                h *= 2
+                w *= 2
+            }
+        }
+        normOut(&x, spatial: h * w, silu: true)
+        return convOut(x, height: h, width: w)
+    }
+}

@@ -1,0 +1,73 @@
+import PixconvReaders
+import XCTest
+
+@testable import PixconvRuntime
+
+/// Conv2d (im2col + BLAS) against its direct reference and against torch.nn.functional outputs
+/// (fixtures/vae/ops.safetensors from scripts/make_vae_reference.py); GroupNorm and nearest ×2 likewise.
+final class ConvTests: XCTestCase {
+    private func convOps() throws -> SafetensorsFile {
+        try SafetensorsFile(path: vaeFixturePath("fixtures/vae/ops.safetensors"))
+    }
+
+    func testConvMatchesTorch() throws {
+        let ops = try convOps()
+        let x = try ops.vaeFloats("conv_x")  // [5, 7, 9]
+        for (name, k, p) in [("conv3", 3, 1), ("conv1", 1, 0), ("conv5", 5, 2), ("conv3v", 3, 0)] {
+            let conv = Conv2d(weight: try ops.vaeFloats(name + "_w"), bias: try ops.vaeFloats(name + "_b"),
+                              inChannels: 5, outChannels: 6, kernelSize: k, padding: p)
+            let expected = try ops.vaeFloats(name + "_y")
+            let fast = conv(x, height: 7, width: 9)
+            let reference = Conv2d.reference(x, height: 7, width: 9, weight: conv.weight, bias: conv.bias,
+                                             inChannels: 5, outChannels: 6, kernelSize: k, padding: p)
+            XCTAssertEqual(fast.count, expected.count, name)
+            XCTAssertLessThanOrEqual(vaeMaxAbsDiff(fast, expected), 1e-5, name)
+            XCTAssertLessThanOrEqual(vaeMaxAbsDiff(reference, expected), 1e-5, name)
+        }
+    }
+
+    /// Row-banded im2col (bands of 1, 2, 3 rows and the whole image) gives the reference result.
+    func testConvRowBandsAgreeWithReference() {
+        var rng = VAETestRandom(seed: 11)
+        let (cin, cout, h, w) = (3, 4, 10, 13)
+        let x = (0..<cin * h * w).map { _ in rng.nextFloat() * 2 - 1 }
+        for (k, p) in [(3, 1), (1, 0), (3, 2), (1, 1)] {
+            let weight = (0..<cout * cin * k * k).map { _ in rng.nextFloat() - 0.5 }
+            let bias = (0..<cout).map { _ in rng.nextFloat() }
+            let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
+            let reference = Conv2d.reference(x, height: h, width: w, weight: weight, bias: bias,
+                                             inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
+            let ow = w + 2 * p - k + 1
+            for rows in [1, 2, 3, 1000] {
+                let y = conv.apply(x, height: h, width: w, scratchFloats: rows * cin * k * k * ow)
+                XCTAssertLessThanOrEqual(vaeMaxAbsDiff(y, reference), 1e-5, "k \(k) p \(p) band \(rows)")
+            }
+        }
+    }
+
+    func testGroupNormMatchesTorch() throws {
+        let ops = try convOps()
+        let norm = GroupNorm(weight: try ops.vaeFloats("gn_w"), bias: try ops.vaeFloats("gn_b"), groups: 4, eps: 1e-6)
+        var x = try ops.vaeFloats("gn_x")  // [16, 5, 6]
+        let original = x
+        norm(&x, spatial: 30)
+        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(x, try ops.vaeFloats("gn_y")), 1e-5)
+        x = original
+        norm(&x, spatial: 30, silu: true)
+        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(x, try ops.vaeFloats("gn_silu_y")), 1e-5)
+    }
+
+    /// A constant group has zero variance: the result is the bias (eps keeps the division finite).
+    func testGroupNormConstantGroup() {
+        let norm = GroupNorm(weight: [2, 3], bias: [0.5, -1], groups: 1, eps: 1e-6)
+        var x = [Float](repeating: 7, count: 8)
+        norm(&x, spatial: 4)
+        XCTAssertEqual(x, [0.5, 0.5, 0.5, 0.5, -1, -1, -1, -1])
+    }
+
+    func testNearestUpsampleMatchesTorch() throws {
+        let ops = try convOps()
+        let y = VAEUpsample2D.nearest2x(try ops.vaeFloats("conv_x"), channels: 5, height: 7, width: 9)
+        XCTAssertEqual(y, try ops.vaeFloats("up_y"))
+    }
+}
