@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Reads a pixconv store (or any GGUF file) with gguf-py 0.19.0's `GGUFReader` and checks it.
 
-  /work/venv/bin/python scripts/check_store_with_gguf_py.py FILE [--quiet]
+  /work/venv/bin/python scripts/check_store_with_gguf_py.py FILE [--quiet] [--pipeline DIR]
 
 Checks that gguf-py parses the file, that every tensor dequantizes with `gguf.quants.dequantize`
 to finite-or-not values of the right count, and, when the pixconv keys are present: the
 architecture, `general.alignment` = 64, one `pixconv.tensor_crc32` entry per tensor matching the
 CRC-32 of its bytes, and `pixconv.header_crc32` (CRC-32 of the bytes before the tensor data with
-that value's 4 bytes zeroed). Exit status 0 when every check passes, 1 otherwise.
+that value's 4 bytes zeroed). With `--pipeline DIR` (a diffusers pipeline folder of safetensors
+files), every stored tensor must also equal, byte for byte, gguf-py's own encoding of the source
+tensor (`gguf.quants.quantize`, f32 kept as is). Exit status 0 when every check passes, 1 otherwise.
 """
+import glob
+import os
 import sys
 import zlib
 
@@ -87,10 +91,45 @@ def main(argv):
             if crc != stored:
                 problems.append(f"header crc32 {crc:08x}, stored {stored:08x}")
 
+    if "--pipeline" in argv:
+        problems += compare_with_sources(r, argv[argv.index("--pipeline") + 1])
+
     for p in problems:
         print("PROBLEM:", p)
     print("OK" if not problems else f"{len(problems)} problem(s)")
     return 0 if not problems else 1
+
+
+SUBFOLDERS = {"dit": "transformer", "te": "text_encoder", "vae": "vae"}
+ABBREVIATIONS = {"rel_attn_bias": "relative_attention_bias"}  # store names (formats/store.md)
+
+
+def compare_with_sources(r, folder):
+    from safetensors.numpy import load_file
+    from gguf.quants import quantize
+    sources = {}
+    for comp, sub in SUBFOLDERS.items():
+        tensors = {}
+        for f in sorted(glob.glob(os.path.join(folder, sub, "*.safetensors"))):
+            tensors.update(load_file(f))
+        sources[comp] = tensors
+    problems, same = [], 0
+    for t in r.tensors:
+        comp, _, key = t.name.partition(".")
+        key = ".".join(ABBREVIATIONS.get(p, p) for p in key.split("."))
+        src = sources.get(comp, {}).get(key)
+        if src is None:
+            problems.append(f"{t.name}: no source tensor '{key}' under {SUBFOLDERS.get(comp)}")
+            continue
+        x = np.asarray(src, dtype=np.float32)
+        x = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+        expected = x if t.tensor_type == gguf.GGMLQuantizationType.F32 else quantize(x, t.tensor_type)
+        if np.ascontiguousarray(expected).tobytes() != np.ascontiguousarray(t.data).tobytes():
+            problems.append(f"{t.name}: bytes differ from gguf-py's {t.tensor_type.name} encoding of the source")
+        else:
+            same += 1
+    print(f"  {same} of {len(r.tensors)} tensors byte-identical to gguf-py's encoding of {folder}")
+    return problems
 
 
 if __name__ == "__main__":
