@@ -223,6 +223,13 @@ final class PixconvStoreTests: XCTestCase {
         XCTAssertEqual(stored[101], Float(Float16(w[101])))
         let long = TensorInfo(name: String(repeating: "x", count: 60), dtype: .F32, shape: [2], byteCount: 8)
         XCTAssertThrowsError(try policy.plan(component: "dit", tensors: [long]))
+        // The T5 relative bias: 67-byte key, stored abbreviated, kept f32 by the embedding rule.
+        let bias = TensorInfo(name: "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                              dtype: .F32, shape: [32, 64], byteCount: 8192)
+        let biasPlan = try XCTUnwrap(try PrecisionPolicy(target: .Q8_0).plan(component: "te", tensors: [bias]).first)
+        XCTAssertEqual(biasPlan.stored.name, "te.encoder.block.0.layer.0.SelfAttention.rel_attn_bias.weight")
+        XCTAssertEqual(biasPlan.stored.dtype, .F32)
+        XCTAssertEqual(biasPlan.reason, .embedding)
         XCTAssertThrowsError(try PixconvStoreWriter.write(to: path, manifest: manifest(policy), plans: plans, sources: ["dit": dit]))
     }
 
