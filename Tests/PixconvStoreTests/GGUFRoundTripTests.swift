@@ -98,6 +98,10 @@ final class GGUFRoundTripTests: XCTestCase {
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
         XCTAssertEqual(size, w.totalSize)
         XCTAssertEqual(f.dataOffset, w.dataOffset)
+        if let out = ProcessInfo.processInfo.environment["PIXCONV_GGUF_TEST_OUT"] {  // for scripts/check_store_with_gguf_py.py
+            try? FileManager.default.removeItem(atPath: out)
+            try FileManager.default.copyItem(atPath: path, toPath: out)
+        }
     }
 
     /// Layout checked against the spec by hand: dims reversed, type ids, offsets.
