@@ -191,7 +191,7 @@ public enum Converter {
         return items.sorted().compactMap { item in
             let full = path + "/" + item
             var dir: ObjCBool = false
-            FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+            _ = FileManager.default.fileExists(atPath: full, isDirectory: &dir)
             return dir.boolValue || item.split(separator: "/").contains(where: { $0.hasPrefix(".") }) ? nil : full
         }
     }
