@@ -149,24 +149,41 @@ public enum Converter {
         var entries: [[String: Any]] = []
         for path in paths {
             for file in try filesUnder(path) {
-                let mapped = try MappedFile(path: file)
-                mapped.adviseSequential()
-                var hasher = SHA256()
-                var offset = 0
-                while offset < mapped.count {
-                    let end = min(mapped.count, offset + (64 << 20))
-                    hasher.update(bufferPointer: mapped.slice(offset..<end))
-                    offset = end
-                }
-                let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-                entries.append(["name": file, "size": mapped.count, "sha256": digest])
+                let (size, digest) = try sha256(ofFile: file)
+                entries.append(["name": file, "size": size, "sha256": digest])
             }
         }
         let data = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func filesUnder(_ path: String) throws -> [String] {
+    /// Size and hex SHA-256 of a file, read through a mapping.
+    public static func sha256(ofFile file: String) throws -> (size: Int, hex: String) {
+        let mapped = try MappedFile(path: file)
+        mapped.adviseSequential()
+        var hasher = SHA256()
+        var offset = 0
+        while offset < mapped.count {
+            let end = min(mapped.count, offset + (64 << 20))
+            hasher.update(bufferPointer: mapped.slice(offset..<end))
+            offset = end
+        }
+        return (mapped.count, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// SHA-256 of a model path: of the file, or for a folder of its files' names and digests.
+    public static func sha256(ofModel path: String) throws -> String {
+        let files = try filesUnder(path)
+        if files == [path] { return try sha256(ofFile: path).hex }
+        var hasher = SHA256()
+        for file in files {
+            let relative = String(file.dropFirst(path.count))
+            hasher.update(data: Data((relative + "\0" + (try sha256(ofFile: file).hex) + "\n").utf8))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func filesUnder(_ path: String) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
         guard isDirectory.boolValue else { return [path] }
@@ -174,7 +191,7 @@ public enum Converter {
         return items.sorted().compactMap { item in
             let full = path + "/" + item
             var dir: ObjCBool = false
-            FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+            _ = FileManager.default.fileExists(atPath: full, isDirectory: &dir)
             return dir.boolValue || item.split(separator: "/").contains(where: { $0.hasPrefix(".") }) ? nil : full
         }
     }
