@@ -86,8 +86,7 @@ public enum Converter {
         }
         let inputBytes = plan.reduce(0) { $0 + $1.tensor.sourceInfo.byteCount / max($1.tensor.parts, 1) }
         var warnings: [String] = []
-        // The store writer reads every tensor twice (checksums first, then data).
-        let passes = options.format == .gguf ? 2 : 1
+        let passes = 1
         var calls = 0, bytesDone = 0
         func advance(_ index: Int) {
             calls += 1
