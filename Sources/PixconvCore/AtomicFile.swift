@@ -26,6 +26,7 @@ public final class AtomicFile {
         if !replace, access(path, F_OK) == 0 { throw FileError.exists(path: path) }
         let folder = AtomicFile.folder(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
+        AtomicFile.removeStaleTemporaries(folder: folder, base: base)
         var name = ""
         var descriptor: Int32 = -1
         for _ in 0..<16 {
@@ -141,6 +142,23 @@ public final class AtomicFile {
         if dir >= 0 {
             fsync(dir)
             close(dir)
+        }
+    }
+
+    /// Deletes `.<base>.pixconv-<pid>-<n>.tmp` files left in `folder` by writers that died (a
+    /// kill -9, a power cut): those whose process no longer exists.
+    static func removeStaleTemporaries(folder: String, base: String) {
+        guard let dir = opendir(folder) else { return }
+        defer { closedir(dir) }
+        let prefix = "." + base + ".pixconv-"
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { continue }
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder + "/" + name) }
         }
     }
 

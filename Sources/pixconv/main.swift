@@ -39,6 +39,9 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data(("pixconv: " + message + "\n").utf8))
 }
 
+// A file-size limit (ulimit -f) must surface as an EFBIG write error, not kill the process.
+signal(SIGXFSZ, SIG_IGN)
+
 let command: ParsableCommand
 do {
     command = try Pixconv.parseAsRoot()
