@@ -1,3 +1,5 @@
+import PixconvReaders
+
 /// The decoder half of diffusers `AutoencoderKL` in f32: `autoencoder_kl.py::_decode` (post_quant_conv)
 /// followed by `vae.py::Decoder.forward`:
 ///
@@ -69,6 +71,18 @@ public final class VAEDecoder: Sendable {
                                 eps: 1e-6)
         convOut = try Conv2d(weights: decoder.scope("conv_out"), inChannels: channels[0],
                              outChannels: config.outChannels, kernelSize: 3, padding: 1)
+    }
+
+    /// The decoder of a diffusers `vae/` component (its `config.json` and weights).
+    public convenience init(component: DiffusersComponent) throws {
+        guard let json = component.configBytes else {
+            throw RuntimeError.missingComponent("\(component.folder): vae config.json")
+        }
+        guard let source = component.weights else {
+            throw RuntimeError.missingComponent("\(component.folder): vae weights")
+        }
+        try self.init(config: try VAEConfig(json: json, file: component.configPath ?? component.folder),
+                      weights: Weights(source))
     }
 
     /// Decodes raw denoiser latents (B, latent_channels, height, width), dividing them by
