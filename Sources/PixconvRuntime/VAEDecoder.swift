@@ -23,6 +23,9 @@ public final class VAEDecoder: Sendable {
     let normOut: GroupNorm
     let convOut: Conv2d
 
+    /// Largest output image, in pixels (8192²); activations then take up to C × 256 MiB.
+    public static let maxPixels = 1 << 26
+
     /// One `UpDecoderBlock2D`: resnets then an optional upsampler.
     struct VAEUpBlock {
         let resnets: [VAEResnetBlock2D]
@@ -97,8 +100,7 @@ public final class VAEDecoder: Sendable {
         let (perImage, o2) = cells.multipliedReportingOverflow(by: config.latentChannels)
         let (total, o3) = perImage.multipliedReportingOverflow(by: batch)
         let (pixels, o4) = cells.multipliedReportingOverflow(by: f * f)
-        let (outPerImage, o5) = pixels.multipliedReportingOverflow(by: max(config.outChannels, config.blockOutChannels[0]))
-        guard !(o1 || o2 || o3 || o4 || o5), outPerImage < 1 << 40 else {
+        guard !(o1 || o2 || o3 || o4), pixels <= VAEDecoder.maxPixels else {
             throw RuntimeError.invalidInput("vae decode: size \(batch)×\(height)×\(width) is too large")
         }
         guard latents.count == total else {

@@ -122,6 +122,9 @@ final class VAEDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decoder.decode(latents: [Float](repeating: 0, count: 10), batch: 1, height: 2, width: 2))
         XCTAssertThrowsError(try decoder.decode(latents: [], batch: 0, height: 2, width: 2))
         XCTAssertThrowsError(try decoder.decode(latents: [], batch: 1, height: Int.max / 2, width: 4))
+        XCTAssertThrowsError(try decoder.decode(latents: [], batch: 1, height: 9000, width: 9000)) {
+            XCTAssertTrue("\($0)".contains("too large"), "\($0)")
+        }
         // Wrong channel count for the weights in the file: a shape error naming the tensor.
         var wide = config
         wide.blockOutChannels = [64]
