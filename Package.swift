@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // C libraries, through the system's pkg-config files (Debian: libopenblas-dev, libpng-dev, zlib1g-dev).
@@ -21,7 +22,10 @@ let package = Package(
         .target(name: "PixconvCore", dependencies: ["CZlib"]),
         .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"]),
         .target(name: "PixconvQuant", dependencies: ["PixconvCore"]),
-        .target(name: "PixconvStore", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant"]),
+        .target(
+            name: "PixconvStore",
+            dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "PixconvRuntime", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "CBLAS"]),
         .target(name: "PixconvImage", dependencies: ["PixconvCore", "CPNG"]),
         .executableTarget(

@@ -4,11 +4,15 @@ import PixconvCore
 public enum QuantError: Error, CustomStringConvertible, Equatable {
     case unsupported(tensor: String, dtype: DType)
     case badRowLength(tensor: String, rowLength: Int, blockSize: Int)
+    case unsupportedTarget(tensor: String, dtype: DType)
+    case sizeMismatch(tensor: String, expected: Int, actual: Int)
 
     public var description: String {
         switch self {
         case let .unsupported(t, d): return "tensor \(t): cannot convert \(d.rawValue) to f32"
         case let .badRowLength(t, n, b): return "tensor \(t): row length \(n) is not a multiple of \(b)"
+        case let .unsupportedTarget(t, d): return "tensor \(t): cannot quantize to \(d.rawValue)"
+        case let .sizeMismatch(t, e, a): return "tensor \(t): expected \(e) bytes, got \(a)"
         }
     }
 }
@@ -24,10 +28,23 @@ public func dequantizeToFloat(_ data: TensorData) throws -> [Float] {
 }
 
 /// Widens `count` values of `dtype` stored in `src` into `dst` (which holds at least `count` floats).
+/// Block types match gguf-py 0.19.0 `gguf.quants.dequantize` bit for bit; `count` must then be a
+/// multiple of 32 (blocks never span rows, since ggml rows are whole blocks).
 public func dequantize(
     _ src: UnsafeRawBufferPointer, dtype: DType, count: Int, into dst: UnsafeMutableBufferPointer<Float>,
     tensor: String = ""
 ) throws(QuantError) {
+    guard count >= 0, dst.count >= count else {
+        throw .sizeMismatch(tensor: tensor, expected: count * 4, actual: dst.count * 4)
+    }
+    if dtype.isQuantized || dtype.isFloatingPoint {
+        guard count % dtype.blockSize == 0 else {
+            throw .badRowLength(tensor: tensor, rowLength: count, blockSize: dtype.blockSize)
+        }
+        guard let need = dtype.byteCount(elements: count), src.count >= need else {
+            throw .sizeMismatch(tensor: tensor, expected: dtype.byteCount(elements: count) ?? -1, actual: src.count)
+        }
+    }
     switch dtype {
     case .F32:
         for i in 0..<count { dst[i] = Float(bitPattern: src.readLE(i * 4, as: UInt32.self)) }
@@ -37,6 +54,12 @@ public func dequantize(
         for i in 0..<count { dst[i] = halfBitsToFloat(src.readLE(i * 2, as: UInt16.self)) }
     case .BF16:
         for i in 0..<count { dst[i] = bfloat16BitsToFloat(src.readLE(i * 2, as: UInt16.self)) }
+    case .Q8_0:
+        Q8_0Codec.decode(src, count: count, into: dst)
+    case .Q4_0:
+        Q4_0Codec.decode(src, count: count, into: dst)
+    case .Q4_1, .Q5_0, .Q5_1:
+        LegacyBlockDecoder.decode(src, dtype: dtype, count: count, into: dst)
     default:
         throw .unsupported(tensor: tensor, dtype: dtype)
     }

@@ -16,8 +16,9 @@ public struct SafetensorsHeader: Sendable {
         public var maxHeaderBytes: Int = 100_000_000
         /// The reference has no cap; 200,000 is far above real models (PixArt's T5 has ~220).
         public var maxTensors: Int = 200_000
-        /// JSON values in the header; bounds memory before tensors are counted.
-        public var maxJSONValues: Int = 4_000_000
+        /// JSON values in the header; bounds time and memory before tensors are counted. A tensor
+        /// entry of rank r takes 6 + r values, so 2,500,000 admits `maxTensors` of rank ≤ 6.
+        public var maxJSONValues: Int = 2_500_000
 
         public init() {}
     }

@@ -97,7 +97,8 @@ private final class StrictJSONFrame {
     let isObject: Bool
     var items: [JSONValue] = []
     var members: [JSONObject.Member] = []
-    var keys: Set<String> = []
+    /// Keys seen so far, built only once an object outgrows a linear scan of `members`.
+    var keys: Set<String>?
     var pendingKey = ""
     var pendingKeyOffset = 0
 
@@ -231,7 +232,15 @@ private struct StrictJSONParser {
         let c = try expectByte()
         guard c == UInt8(ascii: "\"") else { throw error(.unexpectedByte(c, expected: "a string key")) }
         let key = try parseString()
-        guard frame.keys.insert(key).inserted else { throw error(.duplicateKey(key), at: start) }
+        // Small objects (tensor entries, configs) are checked by scanning; large ones by hashing.
+        if frame.keys == nil, frame.members.count >= 16 { frame.keys = Set(frame.members.map(\.key)) }
+        let duplicate: Bool
+        if frame.keys != nil {
+            duplicate = !frame.keys!.insert(key).inserted
+        } else {
+            duplicate = frame.members.contains { $0.key == key }
+        }
+        guard !duplicate else { throw error(.duplicateKey(key), at: start) }
         skipWhitespace()
         let colon = try expectByte()
         guard colon == UInt8(ascii: ":") else { throw error(.unexpectedByte(colon, expected: "':'")) }

@@ -1,0 +1,29 @@
+/// What to generate. Defaults follow diffusers' `PixArtAlphaPipeline.__call__`.
+public struct GenerationRequest: Sendable {
+    public var prompt: String
+    public var negativePrompt: String = ""
+    public var seed: UInt64 = 0
+    public var steps: Int = 20
+    public var guidanceScale: Float = 4.5
+    /// Pixel size; nil → the model's native size (`sample_size · vae_scale_factor`).
+    public var height: Int?
+    public var width: Int?
+    public var scheduler: String = "dpm++2m"
+    /// Images in one batched call, with seeds `seed`, `seed + 1`, … (a list of CPU generators).
+    public var count: Int = 1
+    /// Snap the size to the nearest trained aspect-ratio bin, then resize back (diffusers' default).
+    public var useResolutionBinning: Bool = false
+
+    public init(prompt: String) { self.prompt = prompt }
+}
+
+/// One generated image: HWC RGB floats in [0, 1] (diffusers' `output_type="np"`).
+public struct GeneratedImage: Sendable {
+    public var width: Int
+    public var height: Int
+    public var pixels: [Float]
+    public var seed: UInt64
+
+    /// 8-bit RGB as diffusers' PIL output: `(x·255).round()` half to even.
+    public var rgb8: [UInt8] { pixels.map { UInt8(($0 * 255).rounded(.toNearestOrEven)) } }
+}

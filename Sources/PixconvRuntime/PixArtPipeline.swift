@@ -1,0 +1,142 @@
+import Foundation
+import PixconvCore
+
+/// diffusers `PixArtAlphaPipeline` (pipelines/pixart_alpha/pipeline_pixart_alpha.py) on the CPU.
+///
+/// Limitations: `clean_caption` is off (prompts are only lower-cased and stripped); images are
+/// generated one prompt at a time.
+public final class PixArtPipeline {
+    public let components: PipelineComponents
+    private let tokenizer: T5Tokenizer
+
+    public init(components: PipelineComponents) throws {
+        self.components = components
+        self.tokenizer = try T5Tokenizer(spieceModel: components.spieceModel)
+    }
+
+    /// The size used when the request gives none.
+    public var nativeSize: (height: Int, width: Int) {
+        let side = components.transformerConfig.sampleSize * components.vaeConfig.vaeScaleFactor
+        return (side, side)
+    }
+
+    /// Runs the pipeline. `progress(step, steps)` is called after each denoising step.
+    public func generate(
+        _ request: GenerationRequest, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [GeneratedImage] {
+        let factor = components.vaeConfig.vaeScaleFactor
+        let requested = (height: request.height ?? nativeSize.height, width: request.width ?? nativeSize.width)
+        guard requested.height > 0, requested.width > 0, requested.height % 8 == 0, requested.width % 8 == 0 else {
+            throw RuntimeError.invalidInput(
+                "height and width must be positive multiples of 8 (got \(requested.height)×\(requested.width))")
+        }
+        var size = requested
+        if request.useResolutionBinning {
+            size = try ResolutionBins.classify(height: requested.height, width: requested.width,
+                                               sampleSize: components.transformerConfig.sampleSize)
+        }
+        guard size.height % factor == 0, size.width % factor == 0 else {
+            throw RuntimeError.invalidInput("height and width must be multiples of the VAE factor \(factor)")
+        }
+        let patch = components.transformerConfig.patchSize
+        let latentH = size.height / factor, latentW = size.width / factor
+        guard latentH % patch == 0, latentW % patch == 0 else {
+            throw RuntimeError.invalidInput(
+                "height and width must be multiples of \(factor * patch) for this model (got \(size.height)×\(size.width))")
+        }
+        guard request.steps >= 1 else { throw RuntimeError.invalidInput("steps must be at least 1") }
+        guard request.count >= 1 else { throw RuntimeError.invalidInput("count must be at least 1") }
+
+        // Text: prompt and negative prompt through T5 (the negative only with guidance).
+        let doGuidance = request.guidanceScale > 1
+        let encoder = try T5Encoder(config: components.textEncoderConfig, weights: components.textEncoder)
+        let textLength = 120
+        func embed(_ text: String) throws -> (hidden: [Float], mask: [Float]) {
+            let tokens = tokenizer.encode(pixArtPreprocess(text), maxLength: textLength)
+            let hidden = try encoder.encode(ids: tokens.ids, mask: tokens.mask)
+            return (hidden, tokens.mask.map(Float.init))
+        }
+        let positive = try embed(request.prompt)
+        let negative = doGuidance ? try embed(request.negativePrompt) : nil
+
+        // Latents: one CPU generator per image, seeds seed, seed+1, … (diffusers `randn_tensor` with a list).
+        let images = request.count
+        let channels = components.transformerConfig.inChannels
+        let perImage = channels * latentH * latentW
+        var latents = [Float]()
+        latents.reserveCapacity(images * perImage)
+        for i in 0..<images {
+            var generator = TorchGenerator(seed: request.seed &+ UInt64(i))
+            latents += generator.randn(count: perImage)
+        }
+        var scheduler = try makeScheduler(name: request.scheduler, config: components.schedulerConfig,
+                                          steps: request.steps)
+        if scheduler.initNoiseSigma != 1 {
+            for i in latents.indices { latents[i] *= scheduler.initNoiseSigma }
+        }
+
+        // Conditioning batch: [uncond × images, cond × images] as the pipeline concatenates them.
+        let batch = doGuidance ? 2 * images : images
+        var states = [Float](), masks = [Float]()
+        if let negative {
+            for _ in 0..<images { states += negative.hidden; masks += negative.mask }
+        }
+        for _ in 0..<images { states += positive.hidden; masks += positive.mask }
+        var resolution: [Float]? = nil, aspectRatio: [Float]? = nil
+        if components.transformerConfig.resolvedUseAdditionalConditions {
+            resolution = (0..<batch).flatMap { _ in [Float(size.height), Float(size.width)] }
+            aspectRatio = [Float](repeating: Float(Double(size.height) / Double(size.width)), count: batch)
+        }
+
+        let transformer = try PixArtTransformer(config: components.transformerConfig, weights: components.transformer)
+        let outChannels = components.transformerConfig.resolvedOutChannels
+        let plane = latentH * latentW
+        for (index, t) in scheduler.timesteps.enumerated() {
+            let scaled = try scheduler.scaleModelInput(latents, stepIndex: index)
+            let input = doGuidance ? scaled + scaled : scaled
+            let out = try transformer.forward(
+                latents: input, batch: batch, height: latentH, width: latentW,
+                timesteps: [Float](repeating: t, count: batch),
+                encoderHiddenStates: states, encoderMask: masks, textLength: textLength,
+                resolution: resolution, aspectRatio: aspectRatio)
+            // CFG on all output channels, then keep the first `channels` (learned-sigma split).
+            var eps = [Float](repeating: 0, count: images * perImage)
+            for image in 0..<images {
+                for c in 0..<channels {
+                    let condBase = ((doGuidance ? images + image : image) * outChannels + c) * plane
+                    let uncondBase = (image * outChannels + c) * plane
+                    let dst = (image * channels + c) * plane
+                    for p in 0..<plane {
+                        let cond = out[condBase + p]
+                        if doGuidance {
+                            let uncond = out[uncondBase + p]
+                            eps[dst + p] = uncond + request.guidanceScale * (cond - uncond)
+                        } else {
+                            eps[dst + p] = cond
+                        }
+                    }
+                }
+            }
+            latents = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents)
+            progress(index + 1, scheduler.timesteps.count)
+        }
+
+        // Decode and post-process.
+        let decoder = try VAEDecoder(config: components.vaeConfig, weights: components.vae)
+        var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW)
+        var outSize = (height: latentH * factor, width: latentW * factor)
+        if request.useResolutionBinning, (outSize.height, outSize.width) != (requested.height, requested.width) {
+            decoded = ResolutionBins.resizeAndCrop(decoded, batch: images, channels: 3,
+                                                   from: outSize, to: requested)
+            outSize = requested
+        }
+        return (0..<images).map { i in
+            let count = 3 * outSize.height * outSize.width
+            let chw = Array(decoded[(i * count)..<((i + 1) * count)])
+            return GeneratedImage(width: outSize.width, height: outSize.height,
+                                  pixels: VAEPostprocess.floatImage(chw, index: 0, channels: 3, height: outSize.height,
+                                                                    width: outSize.width),
+                                  seed: request.seed &+ UInt64(i))
+        }
+    }
+}

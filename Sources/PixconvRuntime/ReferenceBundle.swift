@@ -1,0 +1,144 @@
+import Foundation
+
+/// A reference bundle: a folder with `cases.json` and the expected images (`formats/reference-bundle.md`).
+public struct ReferenceBundle: Sendable {
+    public struct Case: Sendable, Equatable {
+        public var name: String
+        public var prompt: String
+        public var negativePrompt: String
+        public var seed: UInt64
+        public var steps: Int
+        public var guidanceScale: Float
+        public var height: Int
+        public var width: Int
+        public var scheduler: String
+        /// The expected image's file name, relative to the bundle folder.
+        public var image: String
+
+        public var request: GenerationRequest {
+            var r = GenerationRequest(prompt: prompt)
+            r.negativePrompt = negativePrompt
+            r.seed = seed
+            r.steps = steps
+            r.guidanceScale = guidanceScale
+            r.height = height
+            r.width = width
+            r.scheduler = scheduler
+            return r
+        }
+    }
+
+    public var folder: String
+    public var generator: String
+    public var cases: [Case]
+
+    public static let schedulers: Set<String> = ["dpm++2m", "ddim", "euler"]
+
+    /// Reads `folder/cases.json`; every problem names the case and the field.
+    public init(folder: String) throws {
+        self.folder = folder
+        let path = folder + "/cases.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BundleError(path: path, message: "cannot read cases.json")
+        }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw BundleError(path: path, message: "not a JSON object")
+        }
+        generator = root["generator"] as? String ?? "unknown"
+        guard let list = root["cases"] as? [Any], !list.isEmpty else {
+            throw BundleError(path: path, message: "\"cases\" must be a non-empty list")
+        }
+        var names = Set<String>()
+        cases = try list.enumerated().map { index, item in
+            guard let object = item as? [String: Any] else {
+                throw BundleError(path: path, message: "case \(index) is not an object")
+            }
+            let parsed = try Case(object, index: index, path: path)
+            guard names.insert(parsed.name).inserted else {
+                throw BundleError(path: path, message: "case \"\(parsed.name)\": name used twice")
+            }
+            return parsed
+        }
+    }
+
+    /// Writes `cases.json` for `cases` into `folder`.
+    public static func write(generator: String, cases: [Case], to folder: String) throws {
+        let list: [[String: Any]] = cases.map {
+            ["name": $0.name, "prompt": $0.prompt, "negative_prompt": $0.negativePrompt, "seed": $0.seed,
+             "steps": $0.steps, "guidance_scale": Double($0.guidanceScale), "height": $0.height, "width": $0.width,
+             "scheduler": $0.scheduler, "image": $0.image]
+        }
+        let data = try JSONSerialization.data(withJSONObject: ["generator": generator, "cases": list],
+                                              options: [.prettyPrinted, .sortedKeys])
+        try Data(data + [0x0A]).write(to: URL(fileURLWithPath: folder + "/cases.json"), options: .atomic)
+    }
+}
+
+/// A malformed reference bundle or prompts file.
+public struct BundleError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+}
+
+extension ReferenceBundle.Case {
+    /// Parses one case; `requireImage` is false for a prompts file (no images yet).
+    init(_ o: [String: Any], index: Int, path: String, requireImage: Bool = true) throws {
+        let label = (o["name"] as? String).map { "case \"\($0)\"" } ?? "case \(index)"
+        func fail(_ message: String) -> BundleError { BundleError(path: path, message: "\(label): \(message)") }
+        func string(_ key: String, default value: String? = nil) throws -> String {
+            if let s = o[key] as? String { return s }
+            if o[key] == nil, let value { return value }
+            throw fail(o[key] == nil ? "missing \"\(key)\"" : "\"\(key)\" must be a string")
+        }
+        func integer(_ key: String, default value: Int? = nil, minimum: Int = 0) throws -> Int {
+            guard let raw = o[key] else {
+                if let value { return value }
+                throw fail("missing \"\(key)\"")
+            }
+            guard let n = raw as? NSNumber, !isJSONBool(raw),
+                  n.doubleValue == n.doubleValue.rounded(), let i = Int(exactly: n.doubleValue), i >= minimum
+            else { throw fail("\"\(key)\" must be an integer ≥ \(minimum)") }
+            return i
+        }
+        name = try string("name", default: "case\(index)")
+        prompt = try string("prompt")
+        negativePrompt = try string("negative_prompt", default: "")
+        seed = UInt64(try integer("seed", default: 0))
+        steps = try integer("steps", default: 20, minimum: 1)
+        guard let g = (o["guidance_scale"] ?? NSNumber(value: 4.5)) as? NSNumber else {
+            throw fail("\"guidance_scale\" must be a number")
+        }
+        guidanceScale = g.floatValue
+        height = try integer("height", minimum: 8)
+        width = try integer("width", minimum: 8)
+        guard height % 8 == 0, width % 8 == 0 else { throw fail("height and width must be multiples of 8") }
+        scheduler = try string("scheduler", default: "dpm++2m")
+        guard ReferenceBundle.schedulers.contains(scheduler) else {
+            throw fail("unknown scheduler \"\(scheduler)\" (dpm++2m, ddim or euler)")
+        }
+        image = requireImage ? try string("image") : try string("image", default: name + ".png")
+        guard !image.contains("/"), !image.hasPrefix(".") else { throw fail("\"image\" must be a file name") }
+    }
+
+    /// Reads a prompts file: a JSON list of cases (or `{"cases": [...]}`) without images.
+    public static func prompts(path: String) throws -> [ReferenceBundle.Case] {
+        guard let data = FileManager.default.contents(atPath: path),
+              let root = try? JSONSerialization.jsonObject(with: data)
+        else { throw BundleError(path: path, message: "cannot read a JSON prompts file") }
+        guard let list = (root as? [Any]) ?? ((root as? [String: Any])?["cases"] as? [Any]), !list.isEmpty else {
+            throw BundleError(path: path, message: "expected a non-empty list of cases")
+        }
+        return try list.enumerated().map { index, item in
+            guard let object = item as? [String: Any] else {
+                throw BundleError(path: path, message: "case \(index) is not an object")
+            }
+            return try ReferenceBundle.Case(object, index: index, path: path, requireImage: false)
+        }
+    }
+}
+
+/// JSONSerialization on Linux reports `1` as `Bool` too; only real booleans have this class.
+func isJSONBool(_ value: Any) -> Bool {
+    String(describing: type(of: value)).contains("Boolean")
+}

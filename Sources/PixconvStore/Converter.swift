@@ -1,0 +1,198 @@
+import Crypto
+import Foundation
+import PixconvCore
+import PixconvQuant
+import PixconvReaders
+
+/// How `pixconv convert` should convert.
+public struct ConvertOptions: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case gguf, safetensors }
+    /// Target type name: f32, f16, bf16, q8_0, q4_0.
+    public var type: String = "f16"
+    public var format: Format = .gguf
+    public var keepF32: [String] = []
+    public var ema = false
+    public var replace = false
+
+    public init() {}
+}
+
+/// What a conversion did (`pixconv convert --json`).
+public struct ConvertSummary: Codable, Sendable {
+    public struct Stored: Codable, Sendable {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+        public var bytes: Int
+        public var reason: String
+    }
+
+    public var output: String
+    public var format: String
+    public var type: String
+    public var components: [String]
+    public var inputs: [String]
+    public var tensorCount: Int
+    public var inputBytes: Int
+    public var outputBytes: Int
+    public var seconds: Double
+    public var tensors: [Stored]
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case output, format, type, components, inputs, tensors, warnings, seconds
+        case tensorCount = "tensor_count", inputBytes = "input_bytes", outputBytes = "output_bytes"
+    }
+}
+
+/// Converts inputs into one pixconv store (GGUF) or diffusers-layout safetensors, streaming one
+/// tensor at a time: peak memory is the largest tensor (as f32) plus the writer's buffer.
+public enum Converter {
+    /// `progress(tensorsDone, tensorCount, inputBytesDone, inputBytesTotal)`.
+    public typealias Progress = (Int, Int, Int, Int) -> Void
+
+    public static func run(
+        inputs paths: [String], output: String, options: ConvertOptions, progress: Progress = { _, _, _, _ in }
+    ) throws -> ConvertSummary {
+        let start = Date()
+        guard !paths.isEmpty else { throw ConvertError.noComponents }
+        let policy = try PrecisionPolicy(targetName: options.type.lowercased(), keepF32: options.keepF32)
+        if options.format == .safetensors, policy.target.isQuantized {
+            throw ConvertError.unsupported("--format safetensors takes f32, f16 or bf16, not \(options.type)")
+        }
+        var byKind: [ComponentKind: Component] = [:]
+        for path in paths {
+            for component in try ModelInput(path: path).components(ema: options.ema) {
+                if let first = byKind[component.kind] {
+                    throw ConvertError.duplicateComponent(kind: component.kind.rawValue, first: first.origin, second: component.origin)
+                }
+                byKind[component.kind] = component
+            }
+        }
+        let components = byKind.values.sorted { $0.kind < $1.kind }
+        let weighted = components.filter { !$0.tensors.isEmpty }
+        guard !weighted.isEmpty || options.format == .gguf, !components.isEmpty else { throw ConvertError.noComponents }
+
+        var plan: [(stored: TensorInfo, tensor: PlannedTensor, reason: String)] = []
+        for component in weighted {
+            for tensor in component.tensors {
+                let name = options.format == .gguf ? StoreNames.stored(tensor.name, prefix: component.kind.storePrefix)
+                    : component.kind.rawValue + "/" + tensor.name
+                let decision = policy.decide(name: tensor.name, shape: tensor.shape, source: tensor.sourceInfo.dtype)
+                let bytes = try Quantizer.storedByteCount(shape: tensor.shape, as: decision.dtype, tensor: tensor.name)
+                plan.append((TensorInfo(name: name, dtype: decision.dtype, shape: tensor.shape, byteCount: bytes),
+                             tensor, decision.reason.rawValue))
+            }
+        }
+        let inputBytes = plan.reduce(0) { $0 + $1.tensor.sourceInfo.byteCount / max($1.tensor.parts, 1) }
+        var warnings: [String] = []
+        // The store writer reads every tensor twice (checksums first, then data).
+        let passes = options.format == .gguf ? 2 : 1
+        var calls = 0, bytesDone = 0
+        func advance(_ index: Int) {
+            calls += 1
+            bytesDone += plan[index].tensor.sourceInfo.byteCount / max(plan[index].tensor.parts, 1)
+            progress(calls, plan.count * passes, bytesDone, inputBytes * passes)
+        }
+
+        /// Produces one stored tensor's bytes: widen to f32, slice fused tensors, encode.
+        func encoded(_ index: Int) throws -> [UInt8] {
+            let entry = plan[index]
+            let values = try entry.tensor.floats()
+            if entry.stored.dtype == .F16, let overflow = Quantizer.overflow(values, to: .F16) {
+                warnings.append(ConvertError.f16Overflow(tensor: entry.tensor.name, count: overflow.count,
+                                                         firstIndex: overflow.firstIndex, value: overflow.firstValue).description)
+            }
+            let rowLength = entry.stored.shape.last ?? 1
+            return try Quantizer.encode(values, rowLength: entry.stored.shape.isEmpty ? 1 : rowLength,
+                                        to: entry.stored.dtype, tensor: entry.stored.name)
+        }
+
+        let outputBytes: Int
+        switch options.format {
+        case .gguf:
+            var configs: [String: String] = [:]
+            for component in weighted {
+                configs[String(component.kind.storePrefix.dropLast())] = component.configJSON ?? "{}"
+            }
+            let manifest = StoreManifest(
+                pixconvVersion: pixconvVersion, components: weighted.map { String($0.kind.storePrefix.dropLast()) },
+                configs: configs, spieceModel: byKind[.tokenizer]?.spieceModel,
+                schedulerConfig: byKind[.scheduler]?.configJSON, sources: try sourcesJSON(paths),
+                precisionPolicy: policy.summary, fileType: GGMLType.fileType(for: policy.target))
+            let summary = try PixconvStoreWriter.write(
+                to: output, manifest: manifest, tensors: plan.map(\.stored), replace: options.replace
+            ) { index, _, sink in
+                let bytes = try encoded(index)
+                try bytes.withUnsafeBytes { try sink($0) }
+                advance(index)
+            }
+            outputBytes = summary.totalSize
+        case .safetensors:
+            outputBytes = try SafetensorsExport.write(
+                components: components, plan: plan.map { ($0.stored, $0.tensor) }, output: output,
+                replace: options.replace, encode: encoded, advance: advance)
+        }
+        return ConvertSummary(
+            output: output, format: options.format.rawValue, type: options.type.lowercased(),
+            components: components.map(\.kind.rawValue), inputs: paths, tensorCount: plan.count,
+            inputBytes: inputBytes, outputBytes: outputBytes, seconds: Date().timeIntervalSince(start),
+            tensors: plan.map { .init(name: $0.stored.name, dtype: $0.stored.dtype.rawValue, shape: $0.stored.shape,
+                                      bytes: $0.stored.byteCount, reason: $0.reason) },
+            warnings: Array(Set(warnings)).sorted())
+    }
+
+    public static let pixconvVersion = "0.1.0"
+
+    /// `pixconv.sources`: name, size and SHA-256 of every input file (each file of a folder).
+    static func sourcesJSON(_ paths: [String]) throws -> String {
+        var entries: [[String: Any]] = []
+        for path in paths {
+            for file in try filesUnder(path) {
+                let (size, digest) = try sha256(ofFile: file)
+                entries.append(["name": file, "size": size, "sha256": digest])
+            }
+        }
+        let data = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Size and hex SHA-256 of a file, read through a mapping.
+    public static func sha256(ofFile file: String) throws -> (size: Int, hex: String) {
+        let mapped = try MappedFile(path: file)
+        mapped.adviseSequential()
+        var hasher = SHA256()
+        var offset = 0
+        while offset < mapped.count {
+            let end = min(mapped.count, offset + (64 << 20))
+            hasher.update(bufferPointer: mapped.slice(offset..<end))
+            offset = end
+        }
+        return (mapped.count, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// SHA-256 of a model path: of the file, or for a folder of its files' names and digests.
+    public static func sha256(ofModel path: String) throws -> String {
+        let files = try filesUnder(path)
+        if files == [path] { return try sha256(ofFile: path).hex }
+        var hasher = SHA256()
+        for file in files {
+            let relative = String(file.dropFirst(path.count))
+            hasher.update(data: Data((relative + "\0" + (try sha256(ofFile: file).hex) + "\n").utf8))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func filesUnder(_ path: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+        guard isDirectory.boolValue else { return [path] }
+        let items = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String]) ?? []
+        return items.sorted().compactMap { item in
+            let full = path + "/" + item
+            var dir: ObjCBool = false
+            FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+            return dir.boolValue || item.split(separator: "/").contains(where: { $0.hasPrefix(".") }) ? nil : full
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import PixconvImage
+import PixconvRuntime
+import PixconvStore
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate images with the PixArt-α pipeline on the CPU, as diffusers does.",
+        discussion: """
+            Models: a pixconv store of any weight type, a diffusers pipeline folder, or several paths
+            that together hold the transformer, T5 encoder, tokenizer and VAE (and optionally the
+            scheduler config). Defaults follow diffusers: 20 steps, guidance 4.5, the model's native
+            size, DPM-Solver++ 2M. --seed N gives the latents of torch.Generator("cpu").manual_seed(N),
+            so the same seed gives the same image as diffusers. With --count N the images use seeds
+            N, N+1, … and are written as OUT-<seed>.png.
+
+            Examples:
+              pixconv generate --model pixart-512.q8_0.gguf --prompt "a red fox in the snow" -o fox.png
+              pixconv generate --model transformer.q4_0.gguf --model t5.f16.gguf --prompt "a lighthouse at dusk" \\
+                  --seed 7 --steps 14 --guidance-scale 3 --height 768 --width 1344 -o lighthouse.png
+              pixconv generate --model PixArt-XL-2-512x512/ --prompt "an owl" --count 4 --scheduler ddim -o owl.png
+            """)
+
+    @Option(name: .customLong("model"), help: "A store, diffusers folder or checkpoint (repeatable).")
+    var models: [String] = []
+
+    @Option(help: "The prompt.")
+    var prompt: String
+
+    @Option(name: .customLong("negative-prompt"), help: "What to steer away from (used with guidance > 1).")
+    var negativePrompt: String = ""
+
+    @Option(help: "Seed of the CPU generator.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Denoising steps.")
+    var steps: Int = 20
+
+    @Option(name: .customLong("guidance-scale"), help: "Classifier-free guidance scale; ≤ 1 turns guidance off.")
+    var guidanceScale: Float = 4.5
+
+    @Option(help: "Height in pixels (a multiple of 8); default: the model's native size.")
+    var height: Int?
+
+    @Option(help: "Width in pixels (a multiple of 8); default: the model's native size.")
+    var width: Int?
+
+    @Option(help: "Sampler: dpm++2m, ddim or euler.")
+    var scheduler: String = "dpm++2m"
+
+    @Option(help: "Images to generate in one batched call (seeds seed, seed+1, …).")
+    var count: Int = 1
+
+    @Flag(name: .customLong("resolution-binning"), help: "Snap the size to the nearest trained aspect ratio, then resize back (diffusers' default).")
+    var resolutionBinning = false
+
+    @Option(name: .shortAndLong, help: "Output PNG path.")
+    var output: String
+
+    @Flag(help: "Print a JSON summary (paths, seeds, timings).")
+    var json = false
+
+    func validate() throws {
+        guard !models.isEmpty else { throw ValidationError("give at least one --model") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard count >= 1, count <= 64 else { throw ValidationError("--count must be between 1 and 64") }
+        guard ["dpm++2m", "ddim", "euler"].contains(scheduler) else {
+            throw ValidationError("unknown --scheduler '\(scheduler)': use dpm++2m, ddim or euler")
+        }
+        for (name, value) in [("--height", height), ("--width", width)] {
+            if let v = value, v <= 0 || v % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8") }
+        }
+        guard guidanceScale.isFinite else { throw ValidationError("--guidance-scale must be a number") }
+    }
+
+    struct Summary: Encodable {
+        struct Image: Encodable {
+            var path: String
+            var seed: UInt64
+            var width: Int
+            var height: Int
+        }
+
+        var images: [Image]
+        var seconds: Double
+        var stepSeconds: [Double]
+        var loadSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case images, seconds
+            case stepSeconds = "step_seconds", loadSeconds = "load_seconds"
+        }
+    }
+
+    func run() throws {
+        let start = Date()
+        let components = try PipelineComponents.load(paths: models)
+        let pipeline = try PixArtPipeline(components: components)
+        let loaded = Date()
+        var request = GenerationRequest(prompt: prompt)
+        request.negativePrompt = negativePrompt
+        request.seed = seed
+        request.steps = steps
+        request.guidanceScale = guidanceScale
+        request.height = height
+        request.width = width
+        request.scheduler = scheduler
+        request.count = count
+        request.useResolutionBinning = resolutionBinning
+
+        let bar = ProgressBar(label: "denoising", total: steps, enabled: !json && isatty(2) == 1)
+        var stepTimes: [Double] = []
+        var last = Date()
+        let images = try pipeline.generate(request) { step, total in
+            let now = Date()
+            stepTimes.append(now.timeIntervalSince(last))
+            last = now
+            bar.set(step, detail: String(format: "%.2f s/step", stepTimes.last ?? 0))
+            _ = total
+        }
+        bar.finish()
+
+        var text: [(key: String, value: String)] = [
+            ("prompt", prompt), ("negative_prompt", negativePrompt), ("steps", String(steps)),
+            ("guidance_scale", String(guidanceScale)), ("scheduler", scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
+        ]
+        for model in models {
+            let name = (model as NSString).lastPathComponent
+            text.append(("model", "\(name) sha256:\(try Converter.sha256(ofModel: model))"))
+        }
+        var written: [Summary.Image] = []
+        for image in images {
+            let path = images.count == 1 ? output : Generate.numbered(output, seed: image.seed)
+            try PNGImage.write(path: path, rgb: image.rgb8, width: image.width, height: image.height,
+                               textChunks: text + [("seed", String(image.seed))])
+            written.append(.init(path: path, seed: image.seed, width: image.width, height: image.height))
+        }
+        let summary = Summary(images: written, seconds: Date().timeIntervalSince(start), stepSeconds: stepTimes,
+                              loadSeconds: loaded.timeIntervalSince(start))
+        if json {
+            try printJSON(summary)
+        } else {
+            for image in written { print("wrote \(image.path) (\(image.width)×\(image.height), seed \(image.seed))") }
+        }
+    }
+
+    /// `out.png` → `out-7.png` for seed 7.
+    static func numbered(_ path: String, seed: UInt64) -> String {
+        let ext = (path as NSString).pathExtension
+        let stem = ext.isEmpty ? path : String(path.dropLast(ext.count + 1))
+        return stem + "-\(seed)" + (ext.isEmpty ? ".png" : "." + ext)
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import XCTest
+
+@testable import PixconvRuntime
+
+final class PixArtTransformerTests: XCTestCase {
+    private func ditForwardFixtures() throws -> DitSafetensors {
+        try DitSafetensors(path: ditFixturePath("dit/forward.safetensors"))
+    }
+
+    private func ditModel(_ folder: String) throws -> PixArtTransformer {
+        let config = try PixArtConfig.load(path: ditFixturePath("\(folder)/transformer/config.json"))
+        let st = try DitSafetensors(path: ditFixturePath("\(folder)/transformer/diffusion_pytorch_model.safetensors"))
+        return try PixArtTransformer(config: config, weights: Weights(st.file))
+    }
+
+    /// Deterministic pseudo-random values in [-1, 1) (test inputs only).
+    private func ditNoise(_ count: Int, seed: UInt64) -> [Float] {
+        var g = TorchGenerator(seed: seed)
+        return (0..<count).map { _ in Float(g.random() & 0xFFFFFF) / Float(1 << 23) - 1 }
+    }
+
+    func testConfigDefaults() throws {
+        let c512 = try PixArtConfig.load(path: ditFixturePath("tiny-pixart-512/transformer/config.json"))
+        XCTAssertEqual(c512.innerDim, 24)
+        XCTAssertEqual(c512.resolvedInterpolationScale, 1)
+        XCTAssertFalse(c512.resolvedUseAdditionalConditions)
+        XCTAssertEqual(c512.baseSize, 4)
+        XCTAssertEqual(c512.captionChannels, 32)
+        let c1024 = try PixArtConfig.load(path: ditFixturePath("tiny-pixart-1024ms/transformer/config.json"))
+        XCTAssertEqual(c1024.resolvedInterpolationScale, 2)
+        XCTAssertTrue(c1024.resolvedUseAdditionalConditions)
+        let empty = try PixArtConfig.decode(json: Data("{}".utf8))
+        XCTAssertEqual(empty.innerDim, 1152)
+        XCTAssertNil(empty.captionChannels)
+        XCTAssertEqual(empty.resolvedOutChannels, 8)
+    }
+
+    func testPositionEmbeddingMatchesDiffusers() throws {
+        let st = try ditForwardFixtures()
+        var checked = 0
+        for info in st.tensors where info.name.hasPrefix("posembed_") {
+            // posembed_{dim}_{h}x{w}_b{base}_s{scale}
+            let parts = info.name.split(separator: "_")
+            let dim = try XCTUnwrap(Int(parts[1]))
+            let hw = parts[2].split(separator: "x").compactMap { Int($0) }
+            let base = try XCTUnwrap(Int(parts[3].dropFirst()))
+            let scale = try XCTUnwrap(Double(parts[4].dropFirst()))
+            let ours = PixArtEmbeddings.positionEmbedding(dim: dim, height: hw[0], width: hw[1], baseSize: base,
+                                                          interpolationScale: scale)
+            let d = ditMaxDiff(ours, try st.floats(info.name))
+            XCTAssertLessThanOrEqual(d.abs, 1e-6, "\(info.name): \(d.ulps) ulp")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 7)
+    }
+
+    func testTimestepSinusoidMatchesDiffusers() throws {
+        let st = try ditForwardFixtures()
+        let ours = PixArtEmbeddings.timestepSinusoid(try st.floats("temb_t"))
+        let d = ditMaxDiff(ours, try st.floats("temb_256"))
+        // float32 arguments up to 1024 rad: 1 ulp of exp(·) in torch vs libm moves sin/cos by ≲ 1e-4·ulp-scale
+        XCTAssertLessThanOrEqual(d.abs, 2e-4, "max diff \(d.abs)")
+        print("timestep sinusoid max diff \(d.abs)")
+    }
+
+    func testPatchEmbedGemmMatchesDirectConvolution() {
+        let (b, c, hgt, wid, p, dim) = (2, 4, 6, 10, 2, 12)
+        let x = ditNoise(b * c * hgt * wid, seed: 1)
+        let w = ditNoise(dim * c * p * p, seed: 2)
+        let bias = ditNoise(dim, seed: 3)
+        let fast = PixArtEmbeddings.patchEmbed(x, batch: b, channels: c, height: hgt, width: wid, patch: p, weight: w, bias: bias, dim: dim)
+        let ref = PixArtEmbeddings.patchEmbedReference(x, batch: b, channels: c, height: hgt, width: wid, patch: p,
+                                                       weight: w, bias: bias, dim: dim)
+        XCTAssertLessThanOrEqual(ditMaxDiff(fast, ref).abs, 1e-5)
+        // unpatchify inverts patchify when the token layout is (p, p, C) per token
+        let tokens = PixArtEmbeddings.patchify(x, batch: b, channels: c, height: hgt, width: wid, patch: p)
+        var reordered = [Float](repeating: 0, count: tokens.count)  // (c, py, px) → (py, px, c)
+        for t in 0..<(tokens.count / (c * p * p)) {
+            for ch in 0..<c { for q in 0..<(p * p) { reordered[t * c * p * p + q * c + ch] = tokens[t * c * p * p + ch * p * p + q] } }
+        }
+        XCTAssertEqual(PixArtEmbeddings.unpatchify(reordered, batch: b, height: hgt / p, width: wid / p, patch: p, channels: c), x)
+    }
+
+    func testAttentionGemmMatchesReference() {
+        let (b, nq, nk, heads, hd) = (2, 37, 11, 3, 8)
+        let q = ditNoise(b * nq * heads * hd, seed: 4).map { $0 * 3 }
+        let k = ditNoise(b * nk * heads * hd, seed: 5).map { $0 * 3 }
+        let v = ditNoise(b * nk * heads * hd, seed: 6)
+        var bias = [Float](repeating: 0, count: b * nk)
+        for j in 6..<nk { bias[j] = -10000 }
+        for j in 9..<nk { bias[nk + j] = -10000 }
+        for keyBias in [nil, bias] {
+            let fast = Attention.attention(q: q, k: k, v: v, batch: b, queries: nq, keys: nk, heads: heads, headDim: hd, keyBias: keyBias)
+            let ref = Attention.attentionReference(q: q, k: k, v: v, batch: b, queries: nq, keys: nk, heads: heads, headDim: hd,
+                                                   keyBias: keyBias)
+            XCTAssertLessThanOrEqual(ditMaxDiff(fast, ref).abs, 1e-5)
+        }
+        // query blocking: more queries than one score block
+        let big = Attention.queryBlock + 5
+        let q2 = ditNoise(big * 8, seed: 7), k2 = ditNoise(3 * 8, seed: 8), v2 = ditNoise(3 * 8, seed: 9)
+        let f2 = Attention.attention(q: q2, k: k2, v: v2, batch: 1, queries: big, keys: 3, heads: 1, headDim: 8, keyBias: nil)
+        let r2 = Attention.attentionReference(q: q2, k: k2, v: v2, batch: 1, queries: big, keys: 3, heads: 1, headDim: 8, keyBias: nil)
+        XCTAssertLessThanOrEqual(ditMaxDiff(f2, r2).abs, 1e-5)
+    }
+
+    private struct DitCase {
+        let key: String, folder: String, height: Int, width: Int
+    }
+
+    private let ditCases = [
+        DitCase(key: "512", folder: "tiny-pixart-512", height: 8, width: 8),
+        DitCase(key: "512", folder: "tiny-pixart-512", height: 8, width: 12),
+        DitCase(key: "1024ms", folder: "tiny-pixart-1024ms", height: 16, width: 16),
+        DitCase(key: "1024ms", folder: "tiny-pixart-1024ms", height: 16, width: 24),
+    ]
+
+    func testForwardMatchesDiffusers() throws {
+        let st = try ditForwardFixtures()
+        var report: [String] = []
+        for c in ditCases {
+            let model = try ditModel(c.folder)
+            let pre = "\(c.key)_\(c.height)x\(c.width)_"
+            let mask = try st.floats(pre + "mask")
+            let textLength = mask.count / 2
+            let hasConditions = st.info(for: pre + "resolution") != nil
+            let out = try model.forward(
+                latents: try st.floats(pre + "latents"), batch: 2, height: c.height, width: c.width,
+                timesteps: try st.floats(pre + "timesteps"), encoderHiddenStates: try st.floats(pre + "encoder"),
+                encoderMask: mask, textLength: textLength,
+                resolution: hasConditions ? try st.floats(pre + "resolution") : nil,
+                aspectRatio: hasConditions ? try st.floats(pre + "aspect_ratio") : nil)
+            let expected = try st.floats(pre + "output")
+            XCTAssertEqual(try st.shape(pre + "output"), [2, model.config.resolvedOutChannels, c.height, c.width])
+            let d = ditMaxDiff(out, expected)
+            XCTAssertLessThanOrEqual(d.abs, 1e-4, pre)
+            report.append("\(pre)output \(d.abs)")
+
+            // intermediates: conditioning and the first block
+            let (cond, t6) = try model.condition(timesteps: try st.floats(pre + "timesteps"),
+                                                 resolution: hasConditions ? try st.floats(pre + "resolution") : nil,
+                                                 aspectRatio: hasConditions ? try st.floats(pre + "aspect_ratio") : nil)
+            XCTAssertLessThanOrEqual(ditMaxDiff(cond, try st.floats(pre + "cond")).abs, 1e-4, pre + "cond")
+            XCTAssertLessThanOrEqual(ditMaxDiff(t6, try st.floats(pre + "t6")).abs, 1e-4, pre + "t6")
+            let dim = model.config.innerDim
+            let block = try PixArtBlock(model.weights.scope("transformer_blocks.0"), dim: dim, crossDim: dim)
+            var x = try st.floats(pre + "patch")
+            let tokens = x.count / (2 * dim)
+            block.forward(&x, batch: 2, tokens: tokens, t6: try st.floats(pre + "t6"), caption: try st.floats(pre + "caption"),
+                          captionLength: textLength, captionBias: mask.map { (1 - $0) * -10000 },
+                          heads: model.config.numAttentionHeads, headDim: model.config.attentionHeadDim, eps: 1e-6)
+            let db = ditMaxDiff(x, try st.floats(pre + "block0"))
+            XCTAssertLessThanOrEqual(db.abs, 1e-4, pre + "block0")
+            report.append("\(pre)block0 \(db.abs)")
+        }
+        print("transformer max abs diff: " + report.joined(separator: ", "))
+    }
+
+    func testMissingConditionsAndBadShapesThrow() throws {
+        let model = try ditModel("tiny-pixart-1024ms")
+        let latents = [Float](repeating: 0, count: 2 * 4 * 16 * 16)
+        let enc = [Float](repeating: 0, count: 2 * 3 * 32)
+        let mask = [Float](repeating: 1, count: 2 * 3)
+        XCTAssertThrowsError(try model.forward(latents: latents, batch: 2, height: 16, width: 16, timesteps: [1, 2],
+                                               encoderHiddenStates: enc, encoderMask: mask, textLength: 3,
+                                               resolution: nil, aspectRatio: nil))
+        XCTAssertThrowsError(try model.forward(latents: latents, batch: 2, height: 15, width: 16, timesteps: [1, 2],
+                                               encoderHiddenStates: enc, encoderMask: mask, textLength: 3,
+                                               resolution: [1, 1, 1, 1], aspectRatio: [1, 1]))
+        XCTAssertThrowsError(try model.forward(latents: latents, batch: 2, height: 16, width: 16, timesteps: [1],
+                                               encoderHiddenStates: enc, encoderMask: mask, textLength: 3,
+                                               resolution: [1, 1, 1, 1], aspectRatio: [1, 1]))
+        var bad = model.config
+        bad.numAttentionHeads = 4  // weights are for 3 heads × 8
+        let st = try DitSafetensors(path: ditFixturePath("tiny-pixart-1024ms/transformer/diffusion_pytorch_model.safetensors"))
+        XCTAssertThrowsError(try PixArtTransformer(config: bad, weights: Weights(st.file)))
+    }
+}
