@@ -35,10 +35,32 @@ public struct GroupNorm: Sendable {
 
     /// Normalises x[C, spatial] in place; with `silu`, applies x·σ(x) to the result.
     public func callAsFunction(_ x: inout [Float], spatial: Int, silu: Bool = false) {
+        let (scale, shift) = channelAffine(x, spatial: spatial)
+        x.withUnsafeMutableBufferPointer { p in
+            for c in 0..<channels {
+                let a = scale[c], b = shift[c]
+                let base = c * spatial
+                if silu {
+                    for i in base..<base + spatial {
+                        let v = p[i] * a + b
+                        p[i] = v / (1 + expf(-v))
+                    }
+                } else {
+                    for i in base..<base + spatial { p[i] = p[i] * a + b }
+                }
+            }
+        }
+    }
+
+    /// The normalisation of x[C, spatial] folded into per-channel factors, y = x·scale[c] + shift[c]
+    /// with scale = γ/√(var + eps) and shift = β − mean·scale (PyTorch's CPU kernel uses the same form).
+    public func channelAffine(_ x: [Float], spatial: Int) -> (scale: [Float], shift: [Float]) {
         precondition(x.count == channels * spatial, "group norm input size")
         let perGroup = channels / groups
         let count = Double(perGroup * spatial)
-        x.withUnsafeMutableBufferPointer { p in
+        var scale = [Float](repeating: 0, count: channels)
+        var shift = [Float](repeating: 0, count: channels)
+        x.withUnsafeBufferPointer { p in
             for g in 0..<groups {
                 let start = g * perGroup * spatial
                 let end = start + perGroup * spatial
@@ -52,20 +74,11 @@ public struct GroupNorm: Sendable {
                 }
                 let inv = 1 / (squares / count + Double(eps)).squareRoot()
                 for c in g * perGroup..<(g + 1) * perGroup {
-                    // y = (x − mean)·inv·γ + β = x·a + b
-                    let a = Float(inv * Double(weight[c]))
-                    let b = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
-                    let base = c * spatial
-                    if silu {
-                        for i in base..<base + spatial {
-                            let v = p[i] * a + b
-                            p[i] = v / (1 + expf(-v))
-                        }
-                    } else {
-                        for i in base..<base + spatial { p[i] = p[i] * a + b }
-                    }
+                    scale[c] = Float(inv * Double(weight[c]))
+                    shift[c] = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
                 }
             }
         }
+        return (scale, shift)
     }
 }

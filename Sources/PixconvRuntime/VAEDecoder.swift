@@ -123,18 +123,18 @@ public final class VAEDecoder: Sendable {
         var h = height, w = width
         var x = postQuantConv.map { $0(z, height: h, width: w) } ?? z
         x = convIn(x, height: h, width: w)
-        x = midResnets[0](x, height: h, width: w)
+        midResnets[0].apply(&x, height: h, width: w)
         if let midAttention { x = midAttention(x, spatial: h * w) }
-        x = midResnets[1](x, height: h, width: w)
+        midResnets[1].apply(&x, height: h, width: w)
         for block in upBlocks {
-            for resnet in block.resnets { x = resnet(x, height: h, width: w) }
+            for resnet in block.resnets { resnet.apply(&x, height: h, width: w) }
             if let up = block.upsampler {
                 x = up(x, height: h, width: w)
                 h *= 2
                 w *= 2
             }
         }
-        normOut(&x, spatial: h * w, silu: true)
-        return convOut(x, height: h, width: w)
+        let norm = normOut.channelAffine(x, spatial: h * w)
+        return convOut.forward(x, height: h, width: w, input: .affine(scale: norm.scale, shift: norm.shift, silu: true))
     }
 }

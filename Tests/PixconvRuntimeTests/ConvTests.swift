@@ -45,6 +45,44 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Reading the input through a folded GroupNorm + SiLU or nearest ×2, in row bands of any size, and
+    /// adding into an existing buffer equal the reference convolution of the materialised input.
+    func testConvInputTransformsMatchMaterialisedInput() {
+        var rng = VAETestRandom(seed: 12)
+        let (cin, cout, h, w) = (4, 3, 6, 7)
+        let x = (0..<cin * h * w).map { _ in rng.nextFloat() * 6 - 2 }
+        let norm = GroupNorm(weight: (0..<cin).map { _ in rng.nextFloat() + 0.5 },
+                             bias: (0..<cin).map { _ in rng.nextFloat() - 0.5 }, groups: 2, eps: 1e-6)
+        var normalised = x
+        norm(&normalised, spatial: h * w, silu: true)
+        let folded = norm.channelAffine(x, spatial: h * w)
+        let upsampled = VAEUpsample2D.nearest2x(x, channels: cin, height: h, width: w)
+        for (k, p) in [(3, 1), (1, 0), (1, 2), (3, 0)] {
+            let weight = (0..<cout * cin * k * k).map { _ in rng.nextFloat() - 0.5 }
+            let bias = (0..<cout).map { _ in rng.nextFloat() }
+            let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
+            func reference(_ input: [Float], _ ih: Int, _ iw: Int) -> [Float] {
+                Conv2d.reference(input, height: ih, width: iw, weight: weight, bias: bias,
+                                 inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
+            }
+            let expectNorm = reference(normalised, h, w)
+            let expectUp = reference(upsampled, 2 * h, 2 * w)
+            for band in [1, 2, 5, 1 << 20] {
+                let budget = band * cin * k * k * (2 * w + 2 * p - k + 1)
+                let y = conv.forward(x, height: h, width: w, input: .affine(scale: folded.scale, shift: folded.shift,
+                                                                             silu: true), scratchFloats: budget)
+                XCTAssertLessThanOrEqual(vaeMaxAbsDiff(y, expectNorm), 1e-5, "norm k \(k) p \(p) band \(band)")
+                let u = conv.forward(x, height: h, width: w, input: .upsampled, scratchFloats: budget)
+                XCTAssertLessThanOrEqual(vaeMaxAbsDiff(u, expectUp), 1e-5, "upsample k \(k) p \(p) band \(band)")
+            }
+            var sum = (0..<expectNorm.count).map { Float($0) * 0.25 }
+            let start = sum
+            conv.forward(x, height: h, width: w, input: .affine(scale: folded.scale, shift: folded.shift, silu: true),
+                         addingTo: &sum)
+            XCTAssertLessThanOrEqual(vaeMaxAbsDiff(sum, zip(start, expectNorm).map { $0 + $1 }), 1e-5, "add k \(k)")
+        }
+    }
+
     func testGroupNormMatchesTorch() throws {
         let ops = try convOps()
         let norm = GroupNorm(weight: try ops.vaeFloats("gn_w"), bias: try ops.vaeFloats("gn_b"), groups: 4, eps: 1e-6)
