@@ -46,12 +46,12 @@ struct VAEResnetBlock2D {
     func apply(_ x: inout [Float], height: Int, width: Int) {
         let spatial = height * width
         let n1 = norm1.channelAffine(x, spatial: spatial)
-        var h = conv1.forward(x, height: height, width: width, input: .affine(scale: n1.scale, shift: n1.shift, silu: true))
+        let h = conv1.forward(x, height: height, width: width,
+                              input: .affine(scale: n1.scale, shift: n1.shift, silu: true))
         if let shortcut { x = shortcut(x, height: height, width: width) }
         let n2 = norm2.channelAffine(h, spatial: spatial)
         conv2.forward(h, height: height, width: width, input: .affine(scale: n2.scale, shift: n2.shift, silu: true),
                       addingTo: &x)
-        h = []
     }
 }
 
