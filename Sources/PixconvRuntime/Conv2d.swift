@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// PyTorch `nn.Conv2d` with stride 1, dilation 1, one group, a square kernel and zero padding, on one
 /// image at a time: x[C_in, H, W] → y[C_out, H + 2p − k + 1, W + 2p − k + 1].
 ///
@@ -104,10 +107,14 @@ public struct Conv2d: Sendable {
                                 // Input rows [lo, hi) feed output rows [r0, r0 + count).
                                 let lo = min(max(0, r0 - padding), ih)
                                 let hi = max(lo, min(ih, r0 + count + kernelSize - 1 - padding))
-                                input.read(xp, channels: inChannels, height: height, width: width,
-                                           rows: lo..<hi, into: rp, rowsPerChannel: bandRows)
-                                im2col(rp, rowsPerChannel: bandRows, firstInputRow: lo, inputRows: hi - lo,
-                                       inputWidth: iw, outWidth: ow, firstRow: r0, rows: count, into: cp)
+                                // Channels are independent: each core reads and lowers its own range.
+                                Conv2d.parallelRanges(inChannels, work: depth * count * ow) { channels in
+                                    input.read(xp, channels: channels, height: height, width: width,
+                                               rows: lo..<hi, into: rp, rowsPerChannel: bandRows)
+                                    im2col(rp, channels: channels, rowsPerChannel: bandRows, firstInputRow: lo,
+                                           inputRows: hi - lo, inputWidth: iw, outWidth: ow, firstRow: r0,
+                                           rows: count, into: cp)
+                                }
                                 Kernels.gemm(transA: false, transB: false, m: outChannels, n: count * ow, k: depth,
                                              a: wp.baseAddress!, lda: depth, b: cp.baseAddress!, ldb: count * ow,
                                              beta: 1, c: yp.baseAddress! + r0 * ow, ldc: plane)
@@ -124,12 +131,12 @@ public struct Conv2d: Sendable {
     /// = input[ci, r + ky − p, ox + kx − p], zero outside the image. `band` holds input rows
     /// [firstInputRow, firstInputRow + inputRows) of each channel, `rowsPerChannel` rows apart.
     private func im2col(
-        _ band: UnsafeMutableBufferPointer<Float>, rowsPerChannel: Int, firstInputRow: Int, inputRows: Int,
+        _ band: UnsafeMutableBufferPointer<Float>, channels: Range<Int>, rowsPerChannel: Int, firstInputRow: Int, inputRows: Int,
         inputWidth width: Int, outWidth ow: Int, firstRow: Int, rows: Int, into col: UnsafeMutableBufferPointer<Float>
     ) {
         let n = rows * ow
         let k = kernelSize
-        for ci in 0..<inChannels {
+        for ci in channels {
             let plane = ci * rowsPerChannel * width
             for ky in 0..<k {
                 for kx in 0..<k {
@@ -150,6 +157,23 @@ public struct Conv2d: Sendable {
                         for ox in hi..<ow { col[dst + ox] = 0 }
                     }
                 }
+            }
+        }
+    }
+
+    /// Runs `body` on contiguous ranges covering 0..<count, one per core, or on the whole range at once
+    /// when `work` (elements touched) is too small to be worth the threads.
+    static func parallelRanges(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let parts = min(count, cores, max(1, work / (1 << 16)))
+        guard parts > 1 else {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let task = ConvParallelTask(body: body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                task.body(count * part / parts..<count * (part + 1) / parts)
             }
         }
     }
@@ -183,4 +207,10 @@ public struct Conv2d: Sendable {
         }
         return y
     }
+}
+
+/// The body of one `Conv2d.parallelRanges` call. Each part writes disjoint ranges of the caller's
+/// buffers, and `concurrentPerform` returns only after every part has finished.
+private struct ConvParallelTask: @unchecked Sendable {
+    let body: (Range<Int>) -> Void
 }

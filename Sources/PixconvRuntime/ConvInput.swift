@@ -25,14 +25,14 @@ struct ConvInput {
 
     var isPlain: Bool { scale == nil && !silu && !upsample2x }
 
-    /// Writes input rows `rows` (input coordinates, after any upsampling) of every channel of
-    /// x[channels, height, width] into band[c · rowsPerChannel + (row − rows.lowerBound), 0..<width'].
+    /// Writes input rows `rows` (input coordinates, after any upsampling) of channels `channels` of
+    /// x[C, height, width] into band[c · rowsPerChannel + (row − rows.lowerBound), 0..<width'].
     func read(
-        _ x: UnsafeBufferPointer<Float>, channels: Int, height: Int, width: Int, rows: Range<Int>,
+        _ x: UnsafeBufferPointer<Float>, channels: Range<Int>, height: Int, width: Int, rows: Range<Int>,
         into band: UnsafeMutableBufferPointer<Float>, rowsPerChannel: Int
     ) {
         let iw = upsample2x ? 2 * width : width
-        for c in 0..<channels {
+        for c in channels {
             let a = scale?[c] ?? 1, b = shift?[c] ?? 0
             for iy in rows {
                 let dst = (c * rowsPerChannel + iy - rows.lowerBound) * iw

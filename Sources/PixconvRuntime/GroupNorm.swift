@@ -61,7 +61,10 @@ public struct GroupNorm: Sendable {
         var scale = [Float](repeating: 0, count: channels)
         var shift = [Float](repeating: 0, count: channels)
         x.withUnsafeBufferPointer { p in
-            for g in 0..<groups {
+            scale.withUnsafeMutableBufferPointer { sp in
+            shift.withUnsafeMutableBufferPointer { tp in
+            Conv2d.parallelRanges(groups, work: x.count) { range in
+            for g in range {
                 let start = g * perGroup * spatial
                 let end = start + perGroup * spatial
                 var sum = 0.0
@@ -74,11 +77,34 @@ public struct GroupNorm: Sendable {
                 }
                 let inv = 1 / (squares / count + Double(eps)).squareRoot()
                 for c in g * perGroup..<(g + 1) * perGroup {
-                    scale[c] = Float(inv * Double(weight[c]))
-                    shift[c] = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
+                    sp[c] = Float(inv * Double(weight[c]))
+                    tp[c] = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
                 }
+            }
+            }
+            }
             }
         }
         return (scale, shift)
+    }
+
+    /// Plain GroupNorm, one group at a time, straight from the formula (the reference the tests use).
+    public static func reference(
+        _ x: [Float], spatial: Int, groups: Int, weight: [Float], bias: [Float], eps: Float
+    ) -> [Float] {
+        let channels = weight.count, perGroup = weight.count / groups
+        var y = x
+        for g in 0..<groups {
+            let values = (g * perGroup * spatial..<(g + 1) * perGroup * spatial).map { Double(x[$0]) }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            for c in g * perGroup..<min((g + 1) * perGroup, channels) {
+                for i in c * spatial..<(c + 1) * spatial {
+                    let n = (Double(x[i]) - mean) / (variance + Double(eps)).squareRoot()
+                    y[i] = Float(n * Double(weight[c]) + Double(bias[c]))
+                }
+            }
+        }
+        return y
     }
 }
