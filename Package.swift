@@ -41,6 +41,6 @@ let package = Package(
         .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore"]),
         .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),
-        .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore"]),
+        .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore", "PixconvReaders", "PixconvImage"]),
     ]
 )

@@ -8,6 +8,8 @@ Run with /work/venv/bin/python from the repository root. Deterministic. Writes:
   fixtures/dit/scheduler_config.json   the PixArt scheduler config the tables were built from
   fixtures/dit/forward.safetensors     PixArtTransformer2DModel forward inputs, intermediates and outputs
                                        for fixtures/tiny-pixart-512 and fixtures/tiny-pixart-1024ms
+  fixtures/dit/loop.safetensors        whole denoising loops of PixArtAlphaPipeline (given prompt embeddings,
+                                       CPU generator, classifier-free guidance, output_type="latent")
 """
 import json
 import os
@@ -20,6 +22,7 @@ from safetensors.torch import save_file
 
 from diffusers import (
     DDIMScheduler,
+    PixArtAlphaPipeline,
     DPMSolverMultistepScheduler,
     EulerDiscreteScheduler,
     PixArtTransformer2DModel,
@@ -177,15 +180,56 @@ def forward_fixtures():
     save_file({k: v.detach().contiguous() for k, v in t.items()}, os.path.join(OUT, "forward.safetensors"))
 
 
+def loop_fixtures():
+    """PixArtAlphaPipeline from given T5 embeddings to final latents; no resolution binning (the tiny
+    sample sizes have no bins). Each case: seed, steps, guidance, pixel size, scheduler."""
+    t = {}
+    cases = [
+        ("512_dpm", "tiny-pixart-512", "dpm", 5, 16, 16, 4.5, 11),
+        ("512_ddim", "tiny-pixart-512", "ddim", 5, 16, 24, 4.5, 12),
+        ("512_euler", "tiny-pixart-512", "euler", 5, 16, 16, 3.0, 13),
+        ("1024ms_dpm", "tiny-pixart-1024ms", "dpm", 4, 32, 48, 4.5, 14),
+    ]
+    L = 7
+    for name, folder, sched, steps, height, width, guidance, seed in cases:
+        pipe = PixArtAlphaPipeline.from_pretrained(os.path.join(ROOT, "fixtures", folder), torch_dtype=torch.float32)
+        if sched == "ddim":
+            pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        elif sched == "euler":
+            pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        g = torch.Generator("cpu").manual_seed(500 + seed)
+        cap = pipe.transformer.config.caption_channels
+        emb = torch.randn((1, L, cap), generator=g)
+        neg = torch.randn((1, L, cap), generator=g)
+        mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0]], dtype=torch.int64)
+        neg_mask = torch.tensor([[1, 0, 0, 0, 0, 0, 0]], dtype=torch.int64)
+        with torch.no_grad():
+            out = pipe(prompt=None, negative_prompt=None, prompt_embeds=emb, prompt_attention_mask=mask, negative_prompt_embeds=neg,
+                       negative_prompt_attention_mask=neg_mask, num_inference_steps=steps, guidance_scale=guidance,
+                       height=height, width=width, generator=torch.Generator("cpu").manual_seed(seed),
+                       output_type="latent", use_resolution_binning=False, return_dict=False)[0]
+        p = f"{name}_"
+        t[p + "prompt_embeds"] = emb
+        t[p + "prompt_mask"] = mask.float()
+        t[p + "negative_embeds"] = neg
+        t[p + "negative_mask"] = neg_mask.float()
+        # seed, steps, guidance, height px, width px
+        t[p + "params"] = torch.tensor([seed, steps, guidance, height, width], dtype=torch.float64)
+        t[p + "latents"] = out
+    save_file({k: v.contiguous() for k, v in t.items()}, os.path.join(OUT, "loop.safetensors"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    what = sys.argv[1:] or ["generator", "scheduler", "forward"]
+    what = sys.argv[1:] or ["generator", "scheduler", "forward", "loop"]
     if "generator" in what:
         generator_fixtures()
     if "scheduler" in what:
         scheduler_fixtures()
     if "forward" in what:
         forward_fixtures()
+    if "loop" in what:
+        loop_fixtures()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: installs the system libraries, builds, and runs the Swift test suite.
+# Runs every test: installs the system libraries, builds, runs the Swift test suite, then the
+# verify gate: every store type converted from the bundled fixtures must pass `pixconv verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 swift build --build-tests
-swift test --skip-build 2>&1 | tee /tmp/pixconv-test.log
+swift test --skip-build
+bash scripts/verify_fixtures.sh "$(swift build --show-bin-path)/pixconv"

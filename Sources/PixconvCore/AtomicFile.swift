@@ -72,6 +72,28 @@ public final class AtomicFile {
         if count > 0 { try write([UInt8](repeating: 0, count: count)) }
     }
 
+    /// Replaces `bytes.count` already-written bytes at `offset` (e.g. a header whose checksums are
+    /// known only after the data). The range must lie inside what was written.
+    public func overwrite(_ bytes: [UInt8], at offset: Int) throws {
+        try flush()
+        precondition(offset >= 0 && offset + bytes.count <= bytesWritten, "overwrite outside the written range")
+        try bytes.withUnsafeBytes { raw in
+            guard var p = raw.baseAddress else { return }
+            var left = raw.count
+            var at = off_t(offset)
+            while left > 0 {
+                let n = pwrite(fd, p, left, at)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileError.write(path: path, errno: errno)
+                }
+                p += n
+                left -= n
+                at += off_t(n)
+            }
+        }
+    }
+
     private func flush() throws {
         let pending = buffer
         buffer.removeAll(keepingCapacity: true)

@@ -51,9 +51,9 @@ public func dequantize(
     case .F64:
         for i in 0..<count { dst[i] = Float(Double(bitPattern: src.readLE(i * 8, as: UInt64.self))) }
     case .F16:
-        for i in 0..<count { dst[i] = halfBitsToFloat(src.readLE(i * 2, as: UInt16.self)) }
+        HalfPrecision.decodeF16(src, count: count, into: dst)
     case .BF16:
-        for i in 0..<count { dst[i] = bfloat16BitsToFloat(src.readLE(i * 2, as: UInt16.self)) }
+        HalfPrecision.decodeBF16(src, count: count, into: dst)
     case .Q8_0:
         Q8_0Codec.decode(src, count: count, into: dst)
     case .Q4_0:

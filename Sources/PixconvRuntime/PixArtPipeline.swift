@@ -51,13 +51,12 @@ public final class PixArtPipeline {
         let doGuidance = request.guidanceScale > 1
         let encoder = try T5Encoder(config: components.textEncoderConfig, weights: components.textEncoder)
         let textLength = 120
-        func embed(_ text: String) throws -> (hidden: [Float], mask: [Float]) {
-            let tokens = tokenizer.encode(pixArtPreprocess(text), maxLength: textLength)
-            let hidden = try encoder.encode(ids: tokens.ids, mask: tokens.mask)
-            return (hidden, tokens.mask.map(Float.init))
-        }
-        let positive = try embed(request.prompt)
-        let negative = doGuidance ? try embed(request.negativePrompt) : nil
+        // One batched call widens each T5 layer once for both prompts.
+        let texts = doGuidance ? [request.negativePrompt, request.prompt] : [request.prompt]
+        let tokens = texts.map { tokenizer.encode(pixArtPreprocess($0), maxLength: textLength) }
+        let hidden = try encoder.encode(batch: tokens)
+        let positive = (hidden: hidden[hidden.count - 1], mask: tokens[tokens.count - 1].mask.map(Float.init))
+        let negative = doGuidance ? (hidden: hidden[0], mask: tokens[0].mask.map(Float.init)) : nil
 
         // Latents: one CPU generator per image, seeds seed, seed+1, … (diffusers `randn_tensor` with a list).
         let images = request.count

@@ -14,6 +14,8 @@ public final class PixArtTransformer {
     /// Keep every block's f32 weights after their first use (faster; the whole model then lives in f32).
     public var cacheBlocks = false
     private var blockCache: [Int: PixArtBlock] = [:]
+    /// The last position embedding, keyed by its patch grid (h, w).
+    private var positionCache: (h: Int, w: Int, values: [Float])?
 
     private struct MLP {  // Linear → act → Linear
         let w1: [Float], b1: [Float], w2: [Float], b2: [Float]
@@ -136,8 +138,14 @@ public final class PixArtTransformer {
         // 1. patch embedding + position embedding
         var x = PixArtEmbeddings.patchEmbed(latents, batch: batch, channels: config.inChannels, height: height, width: width,
                                             patch: p, weight: patchWeight, bias: patchBias, dim: d)
-        let pos = PixArtEmbeddings.positionEmbedding(dim: d, height: h, width: w, baseSize: config.baseSize,
+        let pos: [Float]
+        if let cached = positionCache, cached.h == h, cached.w == w {
+            pos = cached.values
+        } else {
+            pos = PixArtEmbeddings.positionEmbedding(dim: d, height: h, width: w, baseSize: config.baseSize,
                                                      interpolationScale: config.resolvedInterpolationScale)
+            positionCache = (h, w, pos)
+        }
         for b in 0..<batch {
             for i in 0..<(n * d) { x[b * n * d + i] += pos[i] }
         }

@@ -89,7 +89,7 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
         }
         let rows = offsets[offsets.count - 1]
         var h = try embed(batch.flatMap { $0.ids })  // (rows, d)
-        let biases = batch.map { seq in
+        let biases = config.numLayers == 0 ? [] : batch.map { seq in
             T5Layers.positionBias(length: seq.ids.count, mask: seq.mask, table: relativeBias, heads: heads,
                                   numBuckets: config.relativeAttentionNumBuckets,
                                   maxDistance: config.relativeAttentionMaxDistance)

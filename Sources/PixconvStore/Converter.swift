@@ -86,8 +86,7 @@ public enum Converter {
         }
         let inputBytes = plan.reduce(0) { $0 + $1.tensor.sourceInfo.byteCount / max($1.tensor.parts, 1) }
         var warnings: [String] = []
-        // The store writer reads every tensor twice (checksums first, then data).
-        let passes = options.format == .gguf ? 2 : 1
+        let passes = 1
         var calls = 0, bytesDone = 0
         func advance(_ index: Int) {
             calls += 1
@@ -191,7 +190,7 @@ public enum Converter {
         return items.sorted().compactMap { item in
             let full = path + "/" + item
             var dir: ObjCBool = false
-            FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+            _ = FileManager.default.fileExists(atPath: full, isDirectory: &dir)
             return dir.boolValue || item.split(separator: "/").contains(where: { $0.hasPrefix(".") }) ? nil : full
         }
     }

@@ -2,6 +2,13 @@ import Foundation
 import PixconvCore
 import PixconvReaders
 
+/// A reader's error, with the input path added when the reader's message lacks it.
+public struct InputError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var description: String { "\(path): \(message)" }
+}
+
 /// One path given on the command line, opened by the reader its bytes call for: a safetensors
 /// file, a sharded index, a PyTorch checkpoint (zip or legacy), a GGUF store, or a diffusers
 /// pipeline or component folder. Opening reads headers only, never tensor data.
@@ -57,7 +64,23 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             return
         }
         let file = try MappedFile(path: path)
+        do {
+            (format, parts, values, metadata, store) = try ModelInput.openFile(file, path: path)
+        } catch let error as CustomStringConvertible where !error.description.contains(path) {
+            throw InputError(path: path, message: error.description)
+        }
+    }
+
+    typealias Opened = (format: Format, parts: [Part], values: [(name: String, value: String)],
+                        metadata: [String: String], store: PixconvStore?)
+
+    /// Picks the reader by magic bytes and name: GGUF magic, `.json` (an index), `.safetensors`,
+    /// a zip or pickle start (torch), else a plausible safetensors header.
+    private static func openFile(_ file: MappedFile, path: String) throws -> Opened {
+        let format: Format, parts: [Part], values: [(name: String, value: String)]
+        let metadata: [String: String], store: PixconvStore?
         let head = file.bytes.prefix(8)
+        let torchMagic = head.starts(with: [0x50, 0x4B]) || head.first == 0x80
         if head.starts(with: Array("GGUF".utf8)) {
             format = .gguf
             values = []
@@ -78,7 +101,7 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             values = []
             metadata = [:]
             store = nil
-        } else if ModelInput.looksLikeSafetensors(file) {
+        } else if path.hasSuffix(".safetensors") || (!torchMagic && ModelInput.looksLikeSafetensors(file)) {
             let st = try SafetensorsFile(path: path)
             format = .safetensors
             parts = [Part(name: nil, source: st, configText: ModelInput.siblingConfig(of: path),
@@ -94,6 +117,7 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             metadata = [:]
             store = nil
         }
+        return (format, parts, values, metadata, store)
     }
 
     /// One part per store component, named as the diffusers folder names it.

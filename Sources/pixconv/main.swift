@@ -16,7 +16,7 @@ struct Pixconv: ParsableCommand {
               pixconv verify --model pixart-512.q8_0.gguf --reference reference-bundle/
             """,
         version: PixconvVersion.string,
-        subcommands: [Inspect.self, Convert.self, Generate.self]
+        subcommands: [Inspect.self, Convert.self, Generate.self, Verify.self]
     )
 }
 
@@ -61,6 +61,12 @@ do {
     if !error.description.isEmpty { printError(error.description) }
     exit(1)
 } catch {
+    // Help and version requests reach here from ArgumentParser's own commands.
+    if Pixconv.exitCode(for: error) == .success { Pixconv.exit(withError: error) }
+    if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+        FileHandle.standardError.write(Data((Pixconv.fullMessage(for: error) + "\n").utf8))
+        exit(2)
+    }
     printError(String(describing: error))
     exit(1)
 }

@@ -66,6 +66,13 @@ final class StrictJSONTests: XCTestCase {
     func testDuplicateKeys() {
         XCTAssertEqual(error(#"{"a":1,"b":2,"a":3}"#), JSONError(kind: .duplicateKey("a"), offset: 13))
         XCTAssertEqual(error(#"{"x":{"a":1,"a":1}}"#), JSONError(kind: .duplicateKey("a"), offset: 12))
+        // Large objects switch from scanning to hashing; both must catch duplicates.
+        let many = (0..<40).map { "\"k\($0)\":\($0)" }
+        for repeated in [3, 20, 39] {
+            let text = "{" + many.joined(separator: ",") + ",\"k\(repeated)\":0}"
+            XCTAssertEqual(error(text), JSONError(kind: .duplicateKey("k\(repeated)"), offset: text.utf8.count - "\"k\(repeated)\":0}".utf8.count))
+        }
+        XCTAssertEqual(try StrictJSON.parse("{" + many.joined(separator: ",") + "}").object?.count, 40)
         // Escaped and literal spellings of one key are the same key.
         XCTAssertEqual(error(#"{"A":1,"\u0041":2}"#)?.kind, .duplicateKey("A"))
     }

@@ -168,6 +168,18 @@ final class T5EncoderTests: XCTestCase {
         XCTAssertThrowsError(try T5Encoder(config: deep, weights: weights)) { error in
             XCTAssertEqual(error as? RuntimeError, .missingTensor("encoder.block.2.layer.0.SelfAttention.q.weight"))
         }
+        // no blocks: the output is the final RMSNorm of the embeddings
+        var none = config
+        none.numLayers = 0
+        let embedOnly = try T5Encoder(config: none, weights: weights).encode(ids: [5, 1], mask: [1, 1])
+        let table = try weights.floats("shared.weight")
+        let norm = try weights.floats("encoder.final_layer_norm.weight")
+        for (r, id) in [5, 1].enumerated() {
+            let row = Array(table[(id * config.dModel)..<((id + 1) * config.dModel)])
+            let rms = (row.map { Double($0) * Double($0) }.reduce(0, +) / Double(config.dModel) + 1e-6).squareRoot()
+            let want = zip(row, norm).map { Float(Double($0) / rms) * $1 }
+            assertClose(Array(embedOnly[(r * config.dModel)..<((r + 1) * config.dModel)]), want, "embedding row \(id)")
+        }
         var plain = config
         plain.feedForwardProj = "relu"  // expects wi.weight, which the gated checkpoint lacks
         XCTAssertThrowsError(try T5Encoder(config: plain, weights: weights)) { error in
