@@ -13,8 +13,12 @@ For each type and mode a fresh worker process (so ru_maxrss is that run's alone)
   4. converts it with `gguf.quants.quantize(arr, GGMLQuantizationType.Q8_0 / F16)`,
   5. mode `write`: streams it into a GGUF file with gguf.GGUFWriter (tensor infos first, then
      write_tensor_data per tensor: memory bounded by one tensor, like pixconv convert);
-     mode `quantize`: discards it (the quantizer's own speed, no output).
-Reports input GB/s (safetensors bytes / wall seconds), output bytes, peak RSS (ru_maxrss), and the
+     mode `quantize`: discards it (the quantizer's own speed, no output);
+     mode `write-pread`: like `write`, but reads each tensor with os.pread instead of
+     safetensors (which memory-maps the file, so every page it reads stays in the process's
+     RSS until the file is closed: its peak RSS is about the file size).
+Reports input GB/s (safetensors bytes / wall seconds; also per CPU second, which is steadier on a
+shared machine, and the load average), output bytes, peak RSS (ru_maxrss), and the
 largest tensor's size from the safetensors header (the issue's RSS target is
 largest tensor + 64 MB). Prints one JSON object on stdout.
 """
@@ -77,6 +81,12 @@ def stored_type(name: str, shape: list[int], target: str) -> str:
     return target
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def warm(path: str) -> None:
     with open(path, "rb") as f:
         while f.read(1 << 24):
@@ -99,9 +109,10 @@ def worker(path: str, target: str, mode: str, out_dir: str, keep: bool) -> dict:
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     t0 = time.perf_counter()
+    c0 = cpu_seconds()
     out_path = None
     writer = None
-    if mode == "write":
+    if mode.startswith("write"):
         out_path = os.path.join(out_dir, f"gguf-py.{target}.gguf")
         writer = GGUFWriter(out_path, arch="pixart")
         for n in names:
@@ -117,24 +128,44 @@ def worker(path: str, target: str, mode: str, out_dir: str, keep: bool) -> dict:
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
     out_bytes = 0
-    with safe_open(path, framework="np") as f:
-        for n in names:
-            arr = f.get_tensor(n)
-            if arr.dtype != np.float32:
-                arr = arr.astype(np.float32)
-            q = quantize(arr, qt[plan[n]])
-            out_bytes += q.nbytes
-            if writer is not None:
-                writer.write_tensor_data(q)
-            del arr, q
+
+    def convert(n, arr):
+        nonlocal out_bytes
+        if arr.dtype != np.float32:
+            arr = arr.astype(np.float32)
+        q = quantize(arr, qt[plan[n]])
+        out_bytes += q.nbytes
+        if writer is not None:
+            writer.write_tensor_data(q)
+
+    if mode.endswith("-pread"):
+        # Each tensor read with os.pread into its own buffer: no mapping of the file.
+        np_types = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
+        with open(path, "rb") as fh:
+            base = 8 + struct.unpack("<Q", fh.read(8))[0]
+            for n in names:
+                info = header[n]
+                a, b = info["data_offsets"]
+                buf = os.pread(fh.fileno(), b - a, base + a)
+                convert(n, np.frombuffer(buf, dtype=np_types[info["dtype"]]).reshape(info["shape"]))
+                del buf
+    else:
+        # safetensors' numpy API (memory-maps the file: every page read counts in RSS).
+        with safe_open(path, framework="np") as f:
+            for n in names:
+                convert(n, f.get_tensor(n))
     if writer is not None:
         writer.close()
     secs = time.perf_counter() - t0
+    cpu = cpu_seconds() - c0
     counts: dict[str, int] = {}
     for v in plan.values():
         counts[v] = counts.get(v, 0) + 1
     res = {"tool": "gguf-py", "type": target, "mode": mode, "seconds": round(secs, 3),
-           "input_bytes": in_bytes, "input_gb_per_s": round(in_bytes / secs / 1e9, 3),
+           "cpu_seconds": round(cpu, 3),
+           "input_bytes": in_bytes, "input_gb_per_s": round(in_bytes / max(secs, 1e-6) / 1e9, 3),
+           "input_gb_per_cpu_s": round(in_bytes / max(cpu, 1e-6) / 1e9, 3),
+           "load_average": [round(x, 2) for x in os.getloadavg()],
            "output_tensor_bytes": out_bytes, "stored_types": counts,
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
            "rss_before_conversion_mb": round(rss_start, 1)}
@@ -149,7 +180,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--input", default=DEFAULT_INPUT)
     ap.add_argument("--types", default="q8_0,f16")
-    ap.add_argument("--modes", default="write,quantize")
+    ap.add_argument("--modes", default="write,quantize,write-pread")
     ap.add_argument("--out-dir", default="/tmp/pixconv-bench/out")
     ap.add_argument("--worker", nargs=2, metavar=("TYPE", "MODE"), help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the written GGUF files")
@@ -184,7 +215,8 @@ def main() -> None:
                                + (["--keep"] if args.keep else []),
                                    check=True, capture_output=True, text=True)
                 r = json.loads(p.stdout.strip().splitlines()[-1])
-                print(f"gguf-py {t} {m}: {r['seconds']} s, {r['input_gb_per_s']} GB/s, "
+                print(f"gguf-py {t} {m}: {r['seconds']} s ({r['cpu_seconds']} s CPU), "
+                      f"{r['input_gb_per_s']} GB/s, "
                       f"peak RSS {r['peak_rss_mb']} MB", file=sys.stderr, flush=True)
                 res["runs"].append(r)
     print(json.dumps(res, indent=1))

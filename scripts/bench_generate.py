@@ -11,7 +11,11 @@ Measures, each after --warmup untimed runs:
                             benchmark T5 has 2 of the real 24 layers (see make_fullsize_pipeline.py).
   step_seconds              one guided transformer step: a batch-2 forward of the 28-block DiT on
                             (2, 4, 64, 64) latents with (2, 120, 4096) caption states and mask,
-                            the same call the pipeline makes per step; mean of --steps runs.
+                            the same call the pipeline makes per step; mean of --steps runs
+                            (also step_seconds_min).
+  *_cpu_seconds             process CPU time (all threads) of the same runs: on a shared machine
+                            wall time depends on the load average (recorded at start and end);
+                            CPU seconds / threads estimates the unloaded wall time.
   vae_decode_seconds        vae.decode of one (1, 4, 64, 64) latent to a 512×512 image.
   peak_rss_mb               ru_maxrss of this process at the end (all three components loaded,
                             plus the largest stage's activations).
@@ -44,17 +48,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def timed(fn, runs: int, warmup: int, label: str) -> list[float]:
+def timed(fn, runs: int, warmup: int, label: str, cpu: list[float]) -> list[float]:
+    """Wall seconds of each of `runs` calls after `warmup` calls; appends their process CPU
+    seconds (all threads) to `cpu`."""
     for _ in range(warmup):
         t = time.perf_counter()
         fn()
         print(f"{label}: warm-up {time.perf_counter() - t:.2f} s", file=sys.stderr, flush=True)
     out = []
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         out.append(time.perf_counter() - t)
-        print(f"{label}: {out[-1]:.2f} s", file=sys.stderr, flush=True)
+        cpu.append(time.process_time() - c)
+        print(f"{label}: {out[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
+              file=sys.stderr, flush=True)
     return out
 
 
@@ -91,7 +99,8 @@ def main() -> None:
                         f"torch {torch.__version__} CPU float32",
            "model": str(model), "threads": args.threads, "height": args.size,
            "width": args.size, "load_seconds": round(load_s, 3),
-           "rss_after_load_mb": round(rss_loaded, 1)}
+           "rss_after_load_mb": round(rss_loaded, 1),
+           "load_average_start": [round(x, 2) for x in os.getloadavg()]}
 
     with torch.inference_mode():
         enc = {}
@@ -100,10 +109,12 @@ def main() -> None:
             enc["out"] = pipe.encode_prompt(args.prompt, do_classifier_free_guidance=True,
                                             negative_prompt="", clean_caption=False,
                                             max_sequence_length=120)
-        t5 = timed(encode, 1, args.warmup, "t5 encode")
+        t5_cpu: list[float] = []
+        t5 = timed(encode, 1, args.warmup, "t5 encode", t5_cpu)
         pe, pm, npe, npm = enc["out"]
         assert torch.isfinite(pe).all() and pe.shape == (1, 120, 4096), pe.shape
         res["t5_encode_seconds"] = round(min(t5), 3)
+        res["t5_encode_cpu_seconds"] = round(min(t5_cpu), 3)
         res["t5_layers"] = pipe.text_encoder.config.num_layers
 
         states = torch.cat([npe, pe])
@@ -119,17 +130,22 @@ def main() -> None:
             out = pipe.transformer(x, encoder_hidden_states=states, encoder_attention_mask=mask,
                                    timestep=t, added_cond_kwargs=cond, return_dict=False)[0]
             assert out.shape == (2, 8, lat, lat)
-        steps = timed(step, args.steps, args.warmup, "transformer step (batch 2)")
+        step_cpu: list[float] = []
+        steps = timed(step, args.steps, args.warmup, "transformer step (batch 2)", step_cpu)
         res["step_seconds_runs"] = [round(s, 3) for s in steps]
         res["step_seconds"] = round(sum(steps) / len(steps), 3)
+        res["step_seconds_min"] = round(min(steps), 3)
+        res["step_cpu_seconds_runs"] = [round(s, 3) for s in step_cpu]
 
         z = latents / pipe.vae.config.scaling_factor
 
         def decode():
             img = pipe.vae.decode(z, return_dict=False)[0]
             assert img.shape == (1, 3, args.size, args.size)
-        vae = timed(decode, 1, args.warmup, "vae decode")
+        vae_cpu: list[float] = []
+        vae = timed(decode, 1, args.warmup, "vae decode", vae_cpu)
         res["vae_decode_seconds"] = round(min(vae), 3)
+        res["vae_decode_cpu_seconds"] = round(min(vae_cpu), 3)
 
     res["estimated_total_seconds"] = round(
         load_s + res["t5_encode_seconds"] + 3 * res["step_seconds"] + res["vae_decode_seconds"], 1)
@@ -142,6 +158,7 @@ def main() -> None:
         res["e2e_seconds"] = round(time.perf_counter() - t0, 3)
         assert out.images[0].shape == (args.size, args.size, 3)
     res["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    res["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(res, indent=1))
 
 
