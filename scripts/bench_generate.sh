@@ -7,7 +7,8 @@
 #   2. pixconv convert PIPELINE -o STORE --type f32|q8_0 --force (timed).
 #   3. pixconv generate --model STORE --prompt "a red fox" --steps 3 --height 512 --width 512
 #      -o OUT.png [--json] under /usr/bin/time: total seconds, peak RSS, and seconds per step
-#      when --json output carries `step_seconds` (a number or a list).
+#      when --json output carries `step_seconds` (a number or a list); sampled peak RssAnon and
+#      RssFile (memory-mapped weights count in RSS as file pages).
 # Usage: bash scripts/bench_generate.sh [PYTHON]   (default venv/bin/python, else /work/venv/bin/python)
 #   PIXCONV=path/to/pixconv skips the release build; SKIP_DIFFUSERS=1 reuses $res/diffusers.json;
 #   E2E=1 also times a whole 3-step diffusers pipe() call.
@@ -22,6 +23,27 @@ out=/tmp/pixconv-bench
 model=$out/pipeline-512
 res=$out/out
 mkdir -p "$res"
+
+# Runs "$@" (a /usr/bin/time command line) in the background and samples the timed process's
+# RssAnon and RssFile (/proc/PID/status, every 0.1 s) into $res/rss.txt as "ANON_KB FILE_KB":
+# file-backed pages (a memory-mapped input) count in /usr/bin/time's %M, anonymous ones are the
+# program's own allocations.
+sampled() {
+  "$@" &
+  local tp=$! child="" a=0 f=0 x y
+  while kill -0 "$tp" 2>/dev/null; do
+    [ -n "$child" ] || child=$(pgrep -P "$tp" | head -1 || true)
+    if [ -n "$child" ]; then
+      read -r x y < <(awk '/^RssAnon/{a=$2} /^RssFile/{f=$2} END{print a+0, f+0}' \
+        "/proc/$child/status" 2>/dev/null || echo "0 0")
+      [ "${x:-0}" -gt "$a" ] && a=$x
+      [ "${y:-0}" -gt "$f" ] && f=$y
+    fi
+    sleep 0.1
+  done
+  echo "$a $f" > "$res/rss.txt"
+  wait "$tp"
+}
 [ -f "$model/model_index.json" ] || nice -n 10 "$py" scripts/make_fullsize_pipeline.py --out "$out"
 
 if [ "${SKIP_DIFFUSERS:-0}" != 1 ] || [ ! -s "$res/diffusers.json" ]; then
@@ -43,7 +65,7 @@ export OPENBLAS_NUM_THREADS=$threads
 : > "$res/pixconv-generate.tsv"
 for t in f32 q8_0; do
   store=$res/pipeline-512.$t.gguf
-  if ! /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" convert "$model" -o "$store" --type "$t" --force \
+  if ! sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" convert "$model" -o "$store" --type "$t" --force \
       > "$res/convert-$t.log" 2>&1; then
     echo "pixconv convert --type $t failed:" >&2
     tail -5 "$res/convert-$t.log" >&2
@@ -51,16 +73,17 @@ for t in f32 q8_0; do
     continue
   fi
   read -r secs kb < "$res/time.txt"
-  printf '%s\tconvert\t%s\t%s\t\n' "$t" "$secs" "$kb" >> "$res/pixconv-generate.tsv"
+  read -r anon file < "$res/rss.txt"
+  printf '%s\tconvert\t%s\t%s\t\t%s\t%s\n' "$t" "$secs" "$kb" "$anon" "$file" >> "$res/pixconv-generate.tsv"
   args=(generate --model "$store" --prompt "a red fox" --steps 3 --height 512 --width 512
         -o "$res/fox-$t.png")
   status=0
-  /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" "${args[@]}" --json \
+  sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" "${args[@]}" --json \
     > "$res/generate-$t.json" 2> "$res/generate-$t.log" || status=$?
   if [ "$status" = 2 ]; then  # usage error: no --json option, run without it
     status=0
     : > "$res/generate-$t.json"
-    /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" "${args[@]}" \
+    sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" "${args[@]}" \
       > "$res/generate-$t.log" 2>&1 || status=$?
   fi
   if [ "$status" != 0 ]; then
@@ -70,7 +93,9 @@ for t in f32 q8_0; do
     continue
   fi
   read -r secs kb < "$res/time.txt"
-  printf '%s\tgenerate\t%s\t%s\t%s\n' "$t" "$secs" "$kb" "$res/generate-$t.json" >> "$res/pixconv-generate.tsv"
+  read -r anon file < "$res/rss.txt"
+  printf '%s\tgenerate\t%s\t%s\t%s\t%s\t%s\n' "$t" "$secs" "$kb" "$res/generate-$t.json" "$anon" "$file" \
+    >> "$res/pixconv-generate.tsv"
 done
 
 "$py" - "$res/diffusers.json" "$res/pixconv-generate.tsv" <<'EOF'
@@ -90,18 +115,20 @@ def step_seconds(path):
     return v if isinstance(v, (int, float)) else None
 
 print(f"512x512, 3 steps, guidance (batch-2 DiT), {d['threads']} threads; {d['generator']}")
-print(f"{'run':22} {'total s':>9} {'s/step':>8} {'T5 s':>7} {'VAE s':>7} {'peak RSS MiB':>13}")
+print(f"{'run':22} {'total s':>9} {'s/step':>8} {'T5 s':>7} {'VAE s':>7} {'peak RSS MiB':>13} "
+      f"{'anon MiB':>9} {'file MiB':>9}")
 total = d.get("e2e_seconds", d["estimated_total_seconds"])
 tag = "" if "e2e_seconds" in d else " (est.)"
 print(f"{'diffusers f32':22} {total:9.1f} {d['step_seconds']:8.2f} {d['t5_encode_seconds']:7.2f} "
       f"{d['vae_decode_seconds']:7.2f} {d['peak_rss_mb']:13.0f}{tag}")
 for line in open(sys.argv[2]):
-    t, what, secs, kb, js = (line.rstrip("\n").split("\t") + [""] * 5)[:5]
+    t, what, secs, kb, js, anon, file = (line.rstrip("\n").split("\t") + [""] * 7)[:7]
     label = f"pixconv {t} {what}"
     if secs == "failed":
         print(f"{label:22} {'failed':>9}")
         continue
     s = step_seconds(js) if what == "generate" else None
     step = f"{s:8.2f}" if s is not None else f"{'':8}"
-    print(f"{label:22} {float(secs):9.1f} {step} {'':7} {'':7} {int(kb) / 1024:13.0f}")
+    mib = lambda v: f"{int(v) / 1024:9.0f}" if v else f"{'':9}"
+    print(f"{label:22} {float(secs):9.1f} {step} {'':7} {'':7} {int(kb) / 1024:13.0f} {mib(anon)} {mib(file)}")
 EOF
