@@ -146,6 +146,33 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(try c.data(for: "w").withBytes { Array($0) }, floats([1, 3, 2, 4]))
     }
 
+    /// `_rebuild_tensor_v3` on an untyped storage (how torch.save writes uint16/uint32/float8 tensors).
+    func testRebuildTensorV3() throws {
+        var t = TPK.global("torch._utils", "_rebuild_tensor_v3") + [TPK.MARK]
+        t += [TPK.MARK] + TPK.str("storage") + TPK.global("torch.storage", "UntypedStorage") + TPK.str("0") + TPK.str("cpu") + TPK.int(12)
+        t += [TPK.TUPLE, TPK.BINPERSID] + TPK.int(0) + TPK.tuple([2, 3]) + TPK.tuple([1, 2]) + [TPK.NEWFALSE]
+        t += TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE] + TPK.global("torch", "uint16") + [TPK.TUPLE, TPK.REDUCE]
+        let record = [UInt16](0..<6).flatMap { TorchTestZip.le16(Int($0)) }
+        let c = try open(torchTestCheckpoint(TPK.proto() + TPK.dict([("u", t)]) + [TPK.STOP], records: [("0", record)]))
+        XCTAssertEqual(c.tensors, [TensorInfo(name: "u", dtype: .U16, shape: [2, 3], byteCount: 12)])
+        // Element (i, j) sits at i + 2j: [[0, 2, 4], [1, 3, 5]].
+        XCTAssertEqual(try c.data(for: "u").withBytes { Array($0) }, [0, 2, 4, 1, 3, 5].flatMap { TorchTestZip.le16($0) })
+    }
+
+    /// `module.state_dict()` pickles an OrderedDict with `_metadata` through BUILD; keys that are not
+    /// strings are named as Python's `str()` spells them.
+    func testStateDictMetadataAndKeyNames() throws {
+        let tensor = TPK.tensor(key: "0", numel: 1, shape: [1], stride: [1])
+        var p = TPK.proto() + TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE, TPK.MARK]
+        p += TPK.str("w") + tensor
+        p += TPK.tuple([1, 2]) + tensor
+        p += [TPK.NONE, TPK.EMPTY_DICT] + [0x47] + TorchTestZip.le(Double(2.5).bitPattern.byteSwapped, 8) + tensor + [TPK.SETITEM]
+        p += [TPK.SETITEMS] + TPK.dict([("_metadata", TPK.dict([("", TPK.dict([("version", TPK.int(1))]))]))]) + [TPK.BUILD, TPK.STOP]
+        let c = try open(torchTestCheckpoint(p, records: [("0", floats([1]))]))
+        XCTAssertEqual(c.tensors.map(\.name), ["(1, 2)", "None.2.5", "w"])
+        XCTAssertEqual(c.values.count, 0)
+    }
+
     func testOpeningDoesNotReadTensorData() throws {
         var record = TorchTestZip.Item(name: "archive/data/0", data: floats([1, 2, 3, 4, 5, 6]))
         record.crc = 0xDEAD_BEEF
