@@ -133,29 +133,32 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
     /// tensor that uses them has been served once.
     private func storageBytes(_ key: String, servedTo name: String) throws -> ZipRecord {
         lock.lock()
-        defer { lock.unlock() }
-        let record: ZipRecord
-        if let cached = cache[key] {
+        let cached = cache[key]
+        lock.unlock()
+        // Read, CRC-check, inflate or swap outside the lock so that tensors load in parallel; two
+        // threads racing on one shared storage may both load it, and the first result is kept.
+        var record: ZipRecord
+        if let cached {
             record = cached
         } else {
-            var loaded: ZipRecord
             switch backend {
             case let .zip(archive, entries):
                 guard let entry = entries[key] else { throw TorchError.missingRecord(tensor: name, record: key) }
-                loaded = try archive.read(entry)
+                record = try archive.read(entry)
             case let .legacy(file, ranges):
                 guard let range = ranges[key] else { throw TorchError.missingRecord(tensor: name, record: key) }
-                loaded = ZipRecord(owner: file, bytes: file.slice(range))
+                record = ZipRecord(owner: file, bytes: file.slice(range))
             }
             if isBigEndian, let itemSize = byName[name]?.ref.storage.dtype.blockBytes, itemSize > 1 {
-                loaded = TorchView.byteSwapped(loaded, itemSize: itemSize)
+                record = TorchView.byteSwapped(record, itemSize: itemSize)
             }
-            cache[key] = loaded
-            record = loaded
         }
+        lock.lock()
+        defer { lock.unlock() }
+        if let winner = cache[key] { record = winner } else { cache[key] = record }
         pendingReads[key]?.remove(name)
         if pendingReads[key]?.isEmpty ?? true, record.owner is HeapBuffer {
-            cache[key] = nil  // every user has had it once; a later read inflates again
+            cache[key] = nil  // every user has had it once; a later read loads it again
         }
         return record
     }

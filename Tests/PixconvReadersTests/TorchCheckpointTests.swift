@@ -54,6 +54,15 @@ func torchTestCheckpoint(_ pickle: [UInt8], records: [(String, [UInt8])] = [], f
     return z.build()
 }
 
+/// Results written from several threads.
+final class TorchTestResults: @unchecked Sendable {  // every access holds `lock`
+    private let lock = NSLock()
+    private var storage: [String]
+    init(count: Int) { storage = [String](repeating: "", count: count) }
+    func set(_ i: Int, _ v: String) { lock.lock(); storage[i] = v; lock.unlock() }
+    var values: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
 final class TorchCheckpointTests: XCTestCase {
     static let readers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("fixtures/readers")
@@ -127,6 +136,24 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertTrue(try c.data(for: "transposed").owner is HeapBuffer)
         XCTAssertTrue(try c.data(for: "strided").owner is HeapBuffer)
         XCTAssertThrowsError(try c.data(for: "nope")) { XCTAssertEqual($0 as? TorchError, .unknownTensor("nope")) }
+    }
+
+    /// Tensors sharing one storage, read from several threads at once (inflated and byte-swapped
+    /// storages are cached and evicted concurrently), give the same bytes as serial reads.
+    func testConcurrentReads() throws {
+        for name in ["deflated.pt", "big-endian.pt", "views.pt"] {
+            let path = Self.readers.appendingPathComponent(name).path
+            let serial = try TorchCheckpoint(path: path)
+            let expected = try serial.tensors.map { try serial.data(for: $0.name).withBytes { torchSHA256($0) } }
+            let shared = try TorchCheckpoint(path: path)
+            let names = shared.tensors.map(\.name)
+            let results = TorchTestResults(count: names.count * 4)
+            DispatchQueue.concurrentPerform(iterations: names.count * 4) { i in
+                let digest = (try? shared.data(for: names[i % names.count]).withBytes { torchSHA256($0) }) ?? "error"
+                results.set(i, digest)
+            }
+            for i in 0..<(names.count * 4) { XCTAssertEqual(results.values[i], expected[i % names.count], "\(name) \(names[i % names.count])") }
+        }
     }
 
     func testPixArtLayout() throws {
