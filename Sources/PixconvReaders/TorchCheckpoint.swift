@@ -104,6 +104,16 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
         self.values = values.sorted { $0.name < $1.name }
     }
 
+    /// Whether `file` looks like a torch checkpoint (a legacy stream with its literal magic number,
+    /// or a zip whose records sit in one folder with a `data.pkl`). Reads only directory data; a
+    /// file that passes may still be refused by `init` (TorchScript, bad pickle, bad records).
+    public static func looksLikeCheckpoint(_ file: MappedFile) -> Bool {
+        if TorchLegacy.looksLegacy(file.bytes) { return true }
+        guard let archive = try? ZipArchive(file: file), let first = archive.entries.first,
+              let slash = first.name.firstIndex(of: "/") else { return false }
+        return archive.entry(named: first.name[..<slash] + "/data.pkl") != nil
+    }
+
     static func openArchive(_ file: MappedFile) throws -> ZipArchive {
         do {
             return try ZipArchive(file: file)

@@ -303,6 +303,18 @@ final class TorchCheckpointTests: XCTestCase {
         expectError(bypass, TorchError.notACheckpoint("neither a zip archive nor a legacy pickle stream"))
     }
 
+    func testLooksLikeCheckpoint() throws {
+        for name in ["pixart-original.pth", "legacy.pt", "prefixed.pt", "deflated.pt"] {
+            XCTAssertTrue(TorchCheckpoint.looksLikeCheckpoint(try MappedFile(path: Self.readers.appendingPathComponent(name).path)), name)
+        }
+        for name in ["transformer-f16.safetensors", "expected.json"] {
+            XCTAssertFalse(TorchCheckpoint.looksLikeCheckpoint(try MappedFile(path: Self.readers.appendingPathComponent(name).path)), name)
+        }
+        var other = TorchTestZip()
+        other.items = [.init(name: "a/b.txt", data: [1])]
+        XCTAssertFalse(torchWithTestFile(other.build()) { TorchCheckpoint.looksLikeCheckpoint(try! MappedFile(path: $0)) })
+    }
+
     func testTruncatedFixturesAreRefused() throws {
         for name in ["views.pt", "legacy.pt", "deflated.pt", "prefixed.pt"] {
             let bytes = [UInt8](try Data(contentsOf: Self.readers.appendingPathComponent(name)))
