@@ -249,6 +249,10 @@ final class ZipArchiveTests: XCTestCase {
         expectZipError([]) { $0 == .noEndRecord }
         expectZipError([UInt8](repeating: 0, count: 100)) { $0 == .noEndRecord }
         expectZipError(good + [0, 0, 0]) { $0 == .trailingBytes(count: 3) }
+        // Two archives back to back: the first one would be read as the second one's prefix.
+        var second = TorchTestZip()
+        second.items = [.init(name: "b/b", data: [2])]
+        expectZipError(good + second.build()) { $0 == .twoEndRecords(offset: good.count - 22) }
         var c = z
         c.comment = Array("hi".utf8)
         expectZipError(c.build()) { $0 == .commentNotAllowed(length: 2) }
