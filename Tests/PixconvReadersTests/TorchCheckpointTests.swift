@@ -200,6 +200,32 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(c.values.count, 0)
     }
 
+    /// `byteorder` "big": storages are swapped element by element, by the storage's item size.
+    func testBigEndianStorages() throws {
+        func be(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).reversed().map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        let p = TPK.proto() + TPK.dict([
+            ("s", TPK.tensor(key: "0", type: "ShortStorage", numel: 3, shape: [3], stride: [1])),
+            ("l", TPK.tensor(key: "1", type: "LongStorage", numel: 2, shape: [2], stride: [1])),
+            ("b", TPK.tensor(key: "2", type: "ByteStorage", numel: 2, shape: [2], stride: [1])),
+        ]) + [TPK.STOP]
+        let records: [(String, [UInt8])] = [("0", [1, -2, 3].flatMap { be($0, 2) }), ("1", [1 << 40, -5].flatMap { be($0, 8) }), ("2", [7, 9])]
+        let c = try open(torchTestCheckpoint(p, records: records, byteorder: "big"))
+        XCTAssertTrue(c.isBigEndian)
+        XCTAssertEqual(try c.data(for: "s").withBytes { Array($0) }, [1, -2, 3].flatMap { le($0, 2) })
+        XCTAssertEqual(try c.data(for: "l").withBytes { Array($0) }, [1 << 40, -5].flatMap { le($0, 8) })
+        XCTAssertEqual(try c.data(for: "b").withBytes { Array($0) }, [7, 9])
+    }
+
+    /// A deflated data.pkl whose declared size exceeds the 1 GiB cap is refused before inflating.
+    func testDataPickleSizeCap() {
+        let hello: [UInt8] = [203, 72, 205, 201, 201, 87, 200, 192, 32, 11, 50, 43, 146, 243, 243, 202, 0]
+        var z = TorchTestZip()
+        z.items = [.init(name: "a/data.pkl", data: hello, method: 8, uncompressedSize: (1 << 30) + 1, crc: 0),
+                   .init(name: "a/version", data: Array("3".utf8))]
+        expectError(z.build(), ZipError.tooLarge(name: "a/data.pkl", declared: (1 << 30) + 1, limit: 1 << 30))
+    }
+
     func testOpeningDoesNotReadTensorData() throws {
         var record = TorchTestZip.Item(name: "archive/data/0", data: floats([1, 2, 3, 4, 5, 6]))
         record.crc = 0xDEAD_BEEF
