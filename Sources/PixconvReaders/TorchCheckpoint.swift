@@ -66,7 +66,7 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
             let archive = try TorchCheckpoint.openArchive(file)
             let layout = try TorchCheckpoint.checkLayout(archive)
             let pickle = try archive.read(layout.dataPickle, limit: 1 << 30)
-            let result = try PickleMachine.run(pickle.bytes)
+            let result = try pickle.withBytes { try PickleMachine.run($0) }  // an inflated pickle lives in `pickle`
             root = result.value
             var dataEntries: [String: ZipEntry] = [:]
             for s in result.storages {

@@ -51,7 +51,7 @@ extension TorchCheckpoint {
 
     static func smallText(_ archive: ZipArchive, _ entry: ZipEntry) throws -> String {
         let record = try archive.read(entry, limit: 64)
-        guard let text = PickleText.utf8(record.bytes) else { throw TorchError.badRecord(record: entry.name, reason: "not UTF-8") }
+        guard let text = record.withBytes({ PickleText.utf8($0) }) else { throw TorchError.badRecord(record: entry.name, reason: "not UTF-8") }
         return text
     }
 

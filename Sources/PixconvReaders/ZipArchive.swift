@@ -24,6 +24,11 @@ public struct ZipEntry: Sendable, Hashable {
 public struct ZipRecord: @unchecked Sendable {  // immutable bytes; `owner` keeps them alive
     public let owner: AnyObject
     public let bytes: UnsafeRawBufferPointer
+
+    /// Runs `body` on the bytes while `owner` is guaranteed alive.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(owner) { try body(bytes) }
+    }
 }
 
 /// A strict reader of zip archives held in a `MappedFile`.
