@@ -117,6 +117,10 @@ enum TorchView {
 
     /// A byte-swapped copy of a big-endian storage (elements of `itemSize` bytes; a ragged tail is copied).
     static func byteSwapped(_ record: ZipRecord, itemSize: Int) -> ZipRecord {
+        withExtendedLifetime(record.owner) { swapCopy(record, itemSize: itemSize) }
+    }
+
+    private static func swapCopy(_ record: ZipRecord, itemSize: Int) -> ZipRecord {
         let out = HeapBuffer(count: record.bytes.count)
         let count = record.bytes.count / itemSize
         if let src = record.bytes.baseAddress {
