@@ -56,11 +56,12 @@ enum TorchView {
 
     /// The tensor's bytes from its (already little-endian) storage bytes.
     static func extract(_ info: TensorInfo, _ ref: PickleTensorRef, from storage: ZipRecord) throws -> TensorData {
-        let itemSize = ref.dtype.blockBytes
-        let base = (ref.storage.viewOffset * ref.storage.dtype.blockBytes) + ref.storageOffset * itemSize
-        if info.byteCount == 0 {
+        if info.byteCount == 0 {  // an empty view's offset is never used (nor validated)
             return TensorData(info: info, owner: storage.owner, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         }
+        // Validated by `validate`: the view start and the furthest element lie inside the record.
+        let itemSize = ref.dtype.blockBytes
+        let base = (ref.storage.viewOffset * ref.storage.dtype.blockBytes) + ref.storageOffset * itemSize
         if isContiguous(ref.shape, ref.stride) {
             let slice = UnsafeRawBufferPointer(rebasing: storage.bytes[base..<(base + info.byteCount)])
             return TensorData(info: info, owner: storage.owner, bytes: slice)

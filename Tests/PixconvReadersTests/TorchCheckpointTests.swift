@@ -258,6 +258,10 @@ final class TorchCheckpointTests: XCTestCase {
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [1 << 40, 1 << 40], stride: [1, 1]), records: record), TorchError.sizeOverflow(tensor: "w"))
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [2, 2], stride: [1 << 62, 1 << 62]), records: record), TorchError.sizeOverflow(tensor: "w"))
         expectError(torchTestCheckpoint(pickle(numel: 6, offset: Int(Int64.max), shape: [2], stride: [1]), records: record), TorchError.sizeOverflow(tensor: "w"))
+        // An empty view with an absurd offset reads nothing (and must not overflow computing it).
+        let empty = try? open(torchTestCheckpoint(pickle(numel: 6, offset: Int(Int64.max), shape: [0, 3], stride: [3, 1]), records: record))
+        XCTAssertEqual(try empty?.data(for: "w").bytes.count, 0)
+        XCTAssertEqual(empty?.tensors, [TensorInfo(name: "w", dtype: .F32, shape: [0, 3], byteCount: 0)])
         // Negative strides never reach the view check.
         XCTAssertThrowsError(try open(torchTestCheckpoint(pickle(numel: 6, shape: [6], stride: [-1]), records: record))) {
             guard case .badCall(_, "negative stride", _)? = $0 as? PickleError else { return XCTFail("\($0)") }
