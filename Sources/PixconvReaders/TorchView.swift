@@ -4,6 +4,9 @@ import PixconvCore
 /// `_rebuild_tensor_v2` sets them): validation with checked arithmetic, contiguous slicing and
 /// gathering of non-contiguous views, byte swapping.
 enum TorchView {
+    /// Largest tensor whose strides repeat storage elements (stride 0 from `expand`) that is materialised.
+    static let maxRepeatedBytes = 16 << 20
+
     /// Checks one tensor against its storage and record and returns its `TensorInfo`:
     /// the record holds exactly numel × itemsize of the storage type, and the furthest element
     /// of the view (offset + Σ (size_i − 1)·stride_i) lies inside the storage (or legacy view).
@@ -26,6 +29,11 @@ enum TorchView {
         guard !o1, !o2, start <= recordSize, available <= recordSize - start else { throw TorchError.sizeOverflow(tensor: name) }
         guard end <= available else {
             throw TorchError.viewOutOfStorage(tensor: name, record: record, needed: end, available: available)
+        }
+        // Zero or overlapping strides (an `expand`ed tensor) repeat storage elements; materialising
+        // one is capped so that a tiny file cannot demand terabytes.
+        if byteCount > available, byteCount > maxRepeatedBytes {
+            throw TorchError.overlappingView(tensor: name, record: record, bytes: byteCount, storageBytes: available)
         }
         return info
     }
