@@ -74,8 +74,10 @@ enum TorchView {
             let slice = UnsafeRawBufferPointer(rebasing: storage.bytes[base..<(base + info.byteCount)])
             return TensorData(info: info, owner: storage.owner, bytes: slice)
         }
+        // A size-1 dimension's stride is never stepped and may be anything (even huge): zero it.
+        let stride = zip(ref.shape, ref.stride).map { $0 == 1 ? 0 : $1 }
         let out = HeapBuffer(count: info.byteCount)
-        gather(storage.bytes, base: base, shape: ref.shape, stride: ref.stride, itemSize: itemSize, into: out.bytes)
+        gather(storage.bytes, base: base, shape: ref.shape, stride: stride, itemSize: itemSize, into: out.bytes)
         return TensorData(info: info, owner: out, bytes: UnsafeRawBufferPointer(out.bytes))
     }
 

@@ -267,6 +267,9 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(try expanded?.data(for: "w").withBytes { Array($0) }, floats([1, 2, 1, 2, 1, 2]))
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [1 << 38, 2], stride: [0, 1]), records: record),
                     TorchError.overlappingView(tensor: "w", record: "archive/data/0", bytes: 1 << 41, storageBytes: 24))
+        // A size-1 dimension may carry any stride (never stepped); the view is still non-contiguous.
+        let odd = try? open(torchTestCheckpoint(pickle(numel: 6, shape: [3, 1], stride: [2, Int(Int64.max)]), records: record))
+        XCTAssertEqual(try odd?.data(for: "w").withBytes { Array($0) }, floats([0, 2, 4]))
         // Negative strides never reach the view check.
         XCTAssertThrowsError(try open(torchTestCheckpoint(pickle(numel: 6, shape: [6], stride: [-1]), records: record))) {
             guard case .badCall(_, "negative stride", _)? = $0 as? PickleError else { return XCTFail("\($0)") }
