@@ -37,6 +37,10 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
         case legacy(MappedFile, ranges: [String: Range<Int>])
     }
 
+    /// Largest deflated storage that is inflated into memory (torch itself writes storages stored,
+    /// which are mapped, never copied).
+    public static let maxInflatedStorage = 8 << 30
+
     private let byName: [String: Tensor]
     private let backend: Backend
     private let lock = NSLock()
@@ -154,7 +158,7 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
             switch backend {
             case let .zip(archive, entries):
                 guard let entry = entries[key] else { throw TorchError.missingRecord(tensor: name, record: key) }
-                record = try archive.read(entry)
+                record = try archive.read(entry, limit: TorchCheckpoint.maxInflatedStorage)
             case let .legacy(file, ranges):
                 guard let range = ranges[key] else { throw TorchError.missingRecord(tensor: name, record: key) }
                 record = ZipRecord(owner: file, bytes: file.slice(range))

@@ -258,6 +258,18 @@ final class TorchCheckpointTests: XCTestCase {
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [1 << 40, 1 << 40], stride: [1, 1]), records: record), TorchError.sizeOverflow(tensor: "w"))
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [2, 2], stride: [1 << 62, 1 << 62]), records: record), TorchError.sizeOverflow(tensor: "w"))
         expectError(torchTestCheckpoint(pickle(numel: 6, offset: Int(Int64.max), shape: [2], stride: [1]), records: record), TorchError.sizeOverflow(tensor: "w"))
+        // An empty view with an absurd offset reads nothing (and must not overflow computing it).
+        let empty = try? open(torchTestCheckpoint(pickle(numel: 6, offset: Int(Int64.max), shape: [0, 3], stride: [3, 1]), records: record))
+        XCTAssertEqual(try empty?.data(for: "w").bytes.count, 0)
+        XCTAssertEqual(empty?.tensors, [TensorInfo(name: "w", dtype: .F32, shape: [0, 3], byteCount: 0)])
+        // Stride 0 (expand): a small repeat is materialised, a terabyte one is refused before allocating.
+        let expanded = try? open(torchTestCheckpoint(pickle(numel: 6, offset: 1, shape: [3, 2], stride: [0, 1]), records: record))
+        XCTAssertEqual(try expanded?.data(for: "w").withBytes { Array($0) }, floats([1, 2, 1, 2, 1, 2]))
+        expectError(torchTestCheckpoint(pickle(numel: 6, shape: [1 << 38, 2], stride: [0, 1]), records: record),
+                    TorchError.overlappingView(tensor: "w", record: "archive/data/0", bytes: 1 << 41, storageBytes: 24))
+        // A size-1 dimension may carry any stride (never stepped); the view is still non-contiguous.
+        let odd = try? open(torchTestCheckpoint(pickle(numel: 6, shape: [3, 1], stride: [2, Int(Int64.max)]), records: record))
+        XCTAssertEqual(try odd?.data(for: "w").withBytes { Array($0) }, floats([0, 2, 4]))
         // Negative strides never reach the view check.
         XCTAssertThrowsError(try open(torchTestCheckpoint(pickle(numel: 6, shape: [6], stride: [-1]), records: record))) {
             guard case .badCall(_, "negative stride", _)? = $0 as? PickleError else { return XCTFail("\($0)") }
