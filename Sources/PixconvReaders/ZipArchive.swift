@@ -170,8 +170,9 @@ public final class ZipArchive: @unchecked Sendable {  // immutable after init
             endOfDirectory = rec
             // The locator's offset is relative to the archive proper, like every other offset.
             let (prefixedSum, o1) = offset.addingReportingOverflow(size)
-            guard !o1, prefixedSum <= rec, Int(exactly: recordOffset) == prefixedSum
-            else { throw .badZip64("locator offset \(recordOffset) disagrees with the record at \(rec)") }
+            guard !o1, prefixedSum <= rec else { throw .centralDirectoryOutOfBounds(offset: offset, size: size) }
+            guard Int(exactly: recordOffset) == prefixedSum
+            else { throw .badZip64("locator offset \(recordOffset) disagrees with the record at \(prefixedSum)") }
         }
         let (cdEnd, o2) = offset.addingReportingOverflow(size)
         guard !o2, cdEnd <= endOfDirectory else { throw .centralDirectoryOutOfBounds(offset: offset, size: size) }

@@ -38,6 +38,8 @@ struct CorpusZip {
         var localName: String?
         /// Points the central record at another entry's local header.
         var localOffsetOf: Int?
+        /// Points the central record at this absolute offset (in the archive proper).
+        var localOffset: Int?
     }
 
     var items: [Item] = []
@@ -49,6 +51,14 @@ struct CorpusZip {
     var secondEndRecord = false
 
     mutating func add(_ name: String, _ data: [UInt8]) { items.append(Item(name: name, data: data)) }
+
+    /// A local header and data for `name`, stored, as it appears inside an archive.
+    static func localRecord(_ name: String, _ data: [UInt8]) -> [UInt8] {
+        let n = Array(name.utf8)
+        return [0x50, 0x4B, 0x03, 0x04] + CorpusLE.u16(20) + CorpusLE.u16(0) + CorpusLE.u16(0) + CorpusLE.u16(0) + CorpusLE.u16(0x21)
+            + CorpusLE.u32(Int(PixconvCore.crc32(data))) + CorpusLE.u32(data.count) + CorpusLE.u32(data.count)
+            + CorpusLE.u16(n.count) + CorpusLE.u16(0) + n + data
+    }
 
     func build() -> [UInt8] {
         var body: [UInt8] = []
@@ -64,7 +74,7 @@ struct CorpusZip {
             body += CorpusLE.u16(0) + CorpusLE.u16(0x21) + CorpusLE.u32(Int(crc)) + CorpusLE.u32(item.data.count) + CorpusLE.u32(usize)
             body += CorpusLE.u16(localName.count) + CorpusLE.u16(0) + localName + item.data
             let name = Array(item.name.utf8)
-            let local = item.localOffsetOf.map { offsets[$0] } ?? offset
+            let local = item.localOffset ?? item.localOffsetOf.map { offsets[$0] } ?? offset
             central += [0x50, 0x4B, 0x01, 0x02] + CorpusLE.u16(20) + CorpusLE.u16(20) + CorpusLE.u16(Int(item.flags))
             central += CorpusLE.u16(Int(item.method)) + CorpusLE.u16(0) + CorpusLE.u16(0x21) + CorpusLE.u32(Int(crc))
             central += CorpusLE.u32(item.data.count) + CorpusLE.u32(usize) + CorpusLE.u16(name.count) + CorpusLE.u16(0)

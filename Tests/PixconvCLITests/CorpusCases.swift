@@ -261,9 +261,12 @@ enum CorpusTable {
             $0.items[0] = CorpusZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 10), method: 8, uncompressedSize: 1024,
                                          crc: 0)
         }, .reject("inflates to more than the declared 1024 bytes")))
+        // A second entry whose local header lies inside the first entry's data (both well formed).
         cases.append(zp(46, "zip-bomb/overlapping-entries", edit {
-            $0.items.append(CorpusZip.Item(name: "archive/extra", data: [], localOffsetOf: 0))
-        }, .reject("overlap")))
+            let inner = [UInt8](repeating: 0x41, count: 16)
+            $0.items.insert(CorpusZip.Item(name: "archive/blob", data: CorpusZip.localRecord("archive/extra", inner)), at: 0)
+            $0.items.append(CorpusZip.Item(name: "archive/extra", data: inner, localOffset: 30 + "archive/blob".utf8.count))
+        }, .reject("zip: entries archive/blob and archive/extra overlap")))
         cases.append(zp(47, "zip-method/data-deflated-accepted", edit {
             $0.items[2] = CorpusZip.Item(name: "archive/data/0", data: [0x01] + CorpusLE.u16(24) + CorpusLE.u16(~24) + CorpusTorch.sixFloats,
                                          method: 8, uncompressedSize: 24, crc: PixconvCore.crc32(CorpusTorch.sixFloats))
@@ -293,7 +296,7 @@ enum CorpusTable {
         cases.append(CorpusCase(52, "not-a-zip/empty", "pt", [], .reject("not a PyTorch checkpoint: empty file")))
         cases.append(zp(52, "zip-zip64-huge-count", edit {
             $0.zip64Sizes = (count: 1 << 62, size: UInt64(1) << 62, offset: 0)
-        }, .reject("zip")))
+        }, .reject("zip: central directory at 0 of 4611686018427387904 bytes lies outside the file")))
         return cases
     }
 
