@@ -68,6 +68,22 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
         }
     }
 
+    /// Drops this process's copies of the pages holding `range` (a slice of `bytes`), rounded out
+    /// to whole pages (`madvise(MADV_DONTNEED)`). The mapping stays valid: the file is read-only
+    /// and privately mapped, so a later read faults the same bytes back in from the page cache.
+    /// Keeps a streaming reader's resident memory from growing with the file. Slices outside the
+    /// mapping are ignored.
+    public func dropPages(of range: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0, start >= base,
+              start + range.count <= base + bytes.count else { return }
+        let page = MappedFile.pageSize
+        let lower = (start - base) / page * page
+        let upper = min(bytes.count, ((start - base) + range.count + page - 1) / page * page)
+        madvise(UnsafeMutableRawPointer(mutating: base + lower), upper - lower, MADV_DONTNEED)
+    }
+
+    static let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
+
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }

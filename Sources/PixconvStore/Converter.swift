@@ -46,7 +46,9 @@ public struct ConvertSummary: Codable, Sendable {
 }
 
 /// Converts inputs into one pixconv store (GGUF) or diffusers-layout safetensors, streaming one
-/// tensor at a time: peak memory is the largest tensor (as f32) plus the writer's buffer.
+/// tensor at a time. GGUF: each tensor is encoded a chunk at a time straight from the input's
+/// mapping, whose pages are dropped after use, so peak memory is a few chunks plus the writer's
+/// buffer, not the input; safetensors export holds one tensor as f32.
 public enum Converter {
     /// `progress(tensorsDone, tensorCount, inputBytesDone, inputBytesTotal)`.
     public typealias Progress = (Int, Int, Int, Int) -> Void
@@ -114,16 +116,32 @@ public enum Converter {
             for component in weighted {
                 configs[String(component.kind.storePrefix.dropLast())] = component.configJSON ?? "{}"
             }
-            let manifest = StoreManifest(
+            // The inputs' SHA-256 (`pixconv.sources`) is computed on another thread while the
+            // tensors convert; the header is written with zero digests of the same length first
+            // and rewritten with the real ones at the end (it is rewritten for the CRCs anyway).
+            let hasher = try SourceHasher(files: paths.flatMap { try filesUnder($0) })
+            defer { hasher.cancel() }
+            let placeholder = StoreManifest(
                 pixconvVersion: pixconvVersion, components: weighted.map { String($0.kind.storePrefix.dropLast()) },
                 configs: configs, spieceModel: byKind[.tokenizer]?.spieceModel,
-                schedulerConfig: byKind[.scheduler]?.configJSON, sources: try sourcesJSON(paths),
+                schedulerConfig: byKind[.scheduler]?.configJSON, sources: try sourcesJSON(hasher.placeholders),
                 precisionPolicy: policy.summary, fileType: GGMLType.fileType(for: policy.target))
             let summary = try PixconvStoreWriter.write(
-                to: output, manifest: manifest, tensors: plan.map(\.stored), replace: options.replace
+                to: output, manifest: placeholder, tensors: plan.map(\.stored), replace: options.replace,
+                finalManifest: {
+                    var manifest = placeholder
+                    manifest.sources = try sourcesJSON(try hasher.wait())
+                    return manifest
+                }
             ) { index, _, sink in
-                let bytes = try encoded(index)
-                try bytes.withUnsafeBytes { try sink($0) }
+                // Straight from the input's bytes, a chunk at a time; its pages are dropped as it goes.
+                let entry = plan[index]
+                let report = try TensorEncoder.stream(try entry.tensor.data(), to: entry.stored.dtype, releaseInput: true,
+                                                      sink: sink)
+                if entry.stored.dtype == .F16, let overflow = report {
+                    warnings.append(ConvertError.f16Overflow(tensor: entry.tensor.name, count: overflow.count,
+                                                             firstIndex: overflow.firstIndex, value: overflow.firstValue).description)
+                }
                 advance(index)
             }
             outputBytes = summary.totalSize
@@ -144,30 +162,43 @@ public enum Converter {
     public static let pixconvVersion = "0.1.0"
 
     /// `pixconv.sources`: name, size and SHA-256 of every input file (each file of a folder).
-    static func sourcesJSON(_ paths: [String]) throws -> String {
-        var entries: [[String: Any]] = []
-        for path in paths {
-            for file in try filesUnder(path) {
-                let (size, digest) = try sha256(ofFile: file)
-                entries.append(["name": file, "size": size, "sha256": digest])
-            }
-        }
-        let data = try JSONSerialization.data(withJSONObject: entries, options: [.sortedKeys])
+    static func sourcesJSON(_ entries: [SourceHasher.Entry]) throws -> String {
+        let objects: [[String: Any]] = entries.map { ["name": $0.name, "size": $0.size, "sha256": $0.hex] }
+        let data = try JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Size and hex SHA-256 of a file, read through a mapping.
+    /// Size and hex SHA-256 of a file, read with `pread` into one small buffer (its pages never
+    /// count in this process's memory, unlike a mapping's).
     public static func sha256(ofFile file: String) throws -> (size: Int, hex: String) {
-        let mapped = try MappedFile(path: file)
-        mapped.adviseSequential()
+        try sha256(ofFile: file, stop: { false })
+    }
+
+    /// `sha256(ofFile:)` that gives up with `CancellationError` when `stop()` turns true.
+    static func sha256(ofFile file: String, stop: () -> Bool) throws -> (size: Int, hex: String) {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError.open(path: file, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileError.open(path: file, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileError.notRegularFile(path: file) }
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 19, alignment: 4096)
+        defer { buffer.deallocate() }
         var hasher = SHA256()
-        var offset = 0
-        while offset < mapped.count {
-            let end = min(mapped.count, offset + (64 << 20))
-            hasher.update(bufferPointer: mapped.slice(offset..<end))
-            offset = end
+        var size = 0
+        while true {
+            if stop() { throw CancellationError() }
+            let n = pread(fd, buffer.baseAddress, buffer.count, off_t(size))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError.open(path: file, errno: errno)
+            }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            size += n
         }
-        return (mapped.count, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
     }
 
     /// SHA-256 of a model path: of the file, or for a folder of its files' names and digests.
@@ -193,5 +224,52 @@ public enum Converter {
             _ = FileManager.default.fileExists(atPath: full, isDirectory: &dir)
             return dir.boolValue || item.split(separator: "/").contains(where: { $0.hasPrefix(".") }) ? nil : full
         }
+    }
+}
+
+/// Hashes the input files (`pixconv.sources`) on a background thread while the conversion runs.
+final class SourceHasher: @unchecked Sendable {  // mutable state only under `lock`
+    struct Entry: Sendable {
+        var name: String
+        var size: Int
+        var hex: String
+    }
+
+    /// The files with their sizes and all-zero digests: the same JSON length as the final entries.
+    let placeholders: [Entry]
+    private let lock = NSLock()
+    private let done = DispatchSemaphore(value: 0)
+    private var cancelled = false
+    private var result: Result<[Entry], Error>?
+
+    init(files: [String]) throws {
+        placeholders = try files.map { file in
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+            return Entry(name: file, size: size, hex: String(repeating: "0", count: 64))
+        }
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            let outcome = Result<[Entry], Error> {
+                try files.map { file in
+                    let (size, hex) = try Converter.sha256(ofFile: file, stop: { self.isCancelled })
+                    return Entry(name: file, size: size, hex: hex)
+                }
+            }
+            lock.withLock { result = outcome }
+            done.signal()
+        }
+    }
+
+    private var isCancelled: Bool { lock.withLock { cancelled } }
+
+    /// Stops the hashing early (after an error elsewhere); `wait()` then throws.
+    func cancel() { lock.withLock { cancelled = true } }
+
+    /// Blocks until every file is hashed; the entries in file order, or the hashing error.
+    func wait() throws -> [Entry] {
+        done.wait()
+        done.signal()  // later waits return at once
+        guard let outcome = lock.withLock({ result }) else { throw CancellationError() }
+        return try outcome.get()
     }
 }

@@ -57,10 +57,13 @@ public enum PixconvStoreWriter {
     public typealias Producer = (_ index: Int, _ info: TensorInfo, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
 
     /// Writes `tensors` (names with their component prefix, in the order they will be stored) and
-    /// `manifest` to `path` crash-safely.
+    /// `manifest` to `path` crash-safely. `finalManifest`, when given, is asked for the manifest
+    /// once every tensor is written, and the header is rewritten with it: metadata known only at
+    /// the end (input digests computed alongside) must then encode to the same header size.
     @discardableResult
     public static func write(
-        to path: String, manifest: StoreManifest, tensors: [TensorInfo], replace: Bool = true, produce: Producer
+        to path: String, manifest: StoreManifest, tensors: [TensorInfo], replace: Bool = true,
+        finalManifest: (() throws -> StoreManifest)? = nil, produce: Producer
     ) throws -> StoreWriteSummary {
         try validate(path: path, manifest: manifest, tensors: tensors)
 
@@ -85,7 +88,7 @@ public enum PixconvStoreWriter {
             }
         }
         let crcs = writer.tensorCRC32s
-        try writer.rewriteHeader(metadata: metadata(manifest, crcs: crcs))
+        try writer.rewriteHeader(metadata: metadata(try finalManifest?() ?? manifest, crcs: crcs))
         try writer.finish()
         return StoreWriteSummary(path: path, totalSize: writer.totalSize, tensorCRC32s: crcs)
     }
