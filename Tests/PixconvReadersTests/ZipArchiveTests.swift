@@ -71,9 +71,7 @@ struct TorchTestZip {
 
 /// Writes `bytes` to a fresh temporary file and returns its path.
 func torchTestFile(_ bytes: [UInt8], _ name: String = "t.bin") -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pixconv-torch-tests-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let path = dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pixconv-torch-test-\(UUID().uuidString)-\(name)").path
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
     return path
 }
