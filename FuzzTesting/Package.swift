@@ -35,5 +35,6 @@ let package = Package(
         .executableTarget(name: "FuzzTorch", dependencies: ["FuzzSupport", "PixconvReaders"]),
         .executableTarget(name: "FuzzGGUF", dependencies: ["FuzzSupport", "PixconvStore"]),
         .executableTarget(name: "FuzzSpiece", dependencies: ["FuzzSupport", "PixconvRuntime"]),
+        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzSupport", "PixconvRuntime"]),
     ]
 )

@@ -86,3 +86,20 @@ for f, control in [("big-endian.pt", 1), ("transformer-f16.pt", 0), ("views.pt",
     out = f[:-3] + ("-short-record" if control == 6 else "")
     open(f"{C}/torch/{out}.bin", "wb").write(bytes([control]) + z.read(name))
 open(f"{C}/torch/plain-p2.bin", "wb").write(b"\0" + pickle.dumps(obj, protocol=2))
+
+# config: the tiny pipeline's config.json files and scheduler variants (every timestep spacing,
+# prediction type and beta schedule the schedulers implement).
+import json
+os.makedirs(f"{C}/config", exist_ok=True)
+tiny = f"{ROOT}/fixtures/tiny-pixart-512"
+for src, dst in [("scheduler/scheduler_config.json", "scheduler-dpm.json"), ("transformer/config.json", "transformer.json"),
+                 ("text_encoder/config.json", "text-encoder.json"), ("vae/config.json", "vae.json")]:
+    shutil.copy(f"{tiny}/{src}", f"{C}/config/{dst}")
+base = open(f"{tiny}/scheduler/scheduler_config.json").read().replace("-Infinity", "\"-inf\"")
+for name, changes in [("scheduler-leading", {"timestep_spacing": "leading", "steps_offset": 1, "num_train_timesteps": 40}),
+                      ("scheduler-trailing", {"timestep_spacing": "trailing", "prediction_type": "v_prediction",
+                                              "beta_schedule": "scaled_linear", "num_train_timesteps": 30}),
+                      ("scheduler-sample", {"prediction_type": "sample", "solver_order": 1, "final_sigmas_type": "sigma_min",
+                                            "num_train_timesteps": 25, "trained_betas": [0.01] * 25})]:
+    d = json.loads(base); d.update(changes); d["lambda_min_clipped"] = -1e30
+    open(f"{C}/config/{name}.json", "w").write(json.dumps(d, indent=1))

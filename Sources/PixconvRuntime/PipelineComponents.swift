@@ -37,10 +37,8 @@ public struct PipelineComponents: @unchecked Sendable {  // sources are immutabl
         }
         func config<T: Decodable>(_ c: Component, _ type: T.Type) throws -> T {
             guard let text = c.configJSON else { throw RuntimeError.missingComponent("config.json of \(c.origin)") }
-            let decoder = JSONDecoder()
-            decoder.allowsJSON5 = true
             do {
-                return try decoder.decode(T.self, from: Data(text.utf8))
+                return try ConfigJSON.decode(T.self, from: Data(text.utf8))
             } catch {
                 throw RuntimeError.invalidInput("\(c.origin): bad config: \(error)")
             }

@@ -72,9 +72,7 @@ public struct PixArtConfig: Codable, Sendable, Equatable {
 
     /// Decodes a transformer config.json (JSON5 reading, so bare `Infinity`/`NaN` do not fail).
     public static func decode(json data: Data) throws -> PixArtConfig {
-        let decoder = JSONDecoder()
-        decoder.allowsJSON5 = true
-        return try decoder.decode(PixArtConfig.self, from: data)
+        try ConfigJSON.decode(PixArtConfig.self, from: data)
     }
 
     public static func load(path: String) throws -> PixArtConfig {

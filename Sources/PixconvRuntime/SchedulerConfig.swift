@@ -101,9 +101,7 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
     /// Decodes a scheduler_config.json. Python's json writes `-Infinity` / `NaN` bare (PixArt's
     /// `lambda_min_clipped` is `-Infinity`), so the JSON5 reading is used, which accepts them.
     public static func decode(json data: Data) throws -> SchedulerConfig {
-        let decoder = JSONDecoder()
-        decoder.allowsJSON5 = true
-        return try decoder.decode(SchedulerConfig.self, from: data)
+        try ConfigJSON.decode(SchedulerConfig.self, from: data)
     }
 
     /// Reads `scheduler_config.json` from a file.

@@ -12,6 +12,11 @@ struct SchedulerNoiseTable: Sendable {
         let n = config.numTrainTimesteps
         guard n >= 2, n <= 100_000 else { throw SchedulerError.unsupported(key: "num_train_timesteps", value: "\(n)") }
         if config.rescaleBetasZeroSnr { throw SchedulerError.unsupported(key: "rescale_betas_zero_snr", value: "true") }
+        // "leading" spacing adds steps_offset to Int timesteps: a huge value overflowed (a trap) and can
+        // never give a timestep below num_train_timesteps anyway (FuzzTesting `config` regressions).
+        guard config.stepsOffset.magnitude <= 1 << 31 else {
+            throw SchedulerError.unsupported(key: "steps_offset", value: "\(config.stepsOffset)")
+        }
         var betas: [Float]
         if let trained = config.trainedBetas {
             guard trained.count == n else { throw SchedulerError.unsupported(key: "trained_betas", value: "\(trained.count) values") }
