@@ -21,6 +21,7 @@ fi
 out=/tmp/pixconv-bench
 res=$out/out
 mkdir -p "$res"
+nice=${NICE:-10}  # the same niceness for pixconv as for the Python side
 
 # Runs "$@" (a /usr/bin/time command line) in the background and samples the timed process's
 # RssAnon and RssFile (/proc/PID/status, every 0.1 s) into $res/rss.txt as "ANON_KB FILE_KB":
@@ -47,7 +48,7 @@ pth=$out/PixArt-XL-2-512x512.pth
 [ -f "$pth" ] && [ -f "$st" ] || nice -n 10 "$py" scripts/make_fullsize_checkpoint.py --out "$out"
 
 if [ "${SKIP_GGUFPY:-0}" != 1 ] || [ ! -s "$res/gguf-py.json" ]; then
-  nice -n 10 "$py" scripts/bench_convert.py --input "$st" --out-dir "$res" > "$res/gguf-py.json.tmp"
+  nice -n "$nice" "$py" scripts/bench_convert.py --input "$st" --out-dir "$res" > "$res/gguf-py.json.tmp"
   mv "$res/gguf-py.json.tmp" "$res/gguf-py.json"
 fi
 
@@ -64,7 +65,7 @@ for f in "$st" "$pth"; do
     cat "$f" > /dev/null
     o=$res/pixconv.$(basename "$f" | tr . _).$t.gguf
     size=$(stat -c %s "$f")
-    if sampled /usr/bin/time -f "%e %M %U %S" -o "$res/time.txt" "$bin" convert "$f" -o "$o" --type "$t" \
+    if sampled /usr/bin/time -f "%e %M %U %S" -o "$res/time.txt" nice -n "$nice" "$bin" convert "$f" -o "$o" --type "$t" \
         --force > "$res/convert.log" 2>&1; then
       read -r secs kb usr sys < "$res/time.txt"
       read -r anon file < "$res/rss.txt"

@@ -23,6 +23,7 @@ out=/tmp/pixconv-bench
 model=$out/pipeline-512
 res=$out/out
 mkdir -p "$res"
+nice=${NICE:-10}  # the same niceness for pixconv as for the Python side
 
 # Runs "$@" (a /usr/bin/time command line) in the background and samples the timed process's
 # RssAnon and RssFile (/proc/PID/status, every 0.1 s) into $res/rss.txt as "ANON_KB FILE_KB":
@@ -49,7 +50,7 @@ sampled() {
 if [ "${SKIP_DIFFUSERS:-0}" != 1 ] || [ ! -s "$res/diffusers.json" ]; then
   e2e=()
   [ "${E2E:-0}" = 1 ] && e2e=(--e2e)
-  nice -n 10 "$py" scripts/bench_generate.py --model "$model" --threads "$threads" "${e2e[@]}" \
+  nice -n "$nice" "$py" scripts/bench_generate.py --model "$model" --threads "$threads" "${e2e[@]}" \
     > "$res/diffusers.json.tmp" 2> "$res/diffusers.log"
   mv "$res/diffusers.json.tmp" "$res/diffusers.json"
 fi
@@ -65,7 +66,7 @@ export OPENBLAS_NUM_THREADS=$threads
 : > "$res/pixconv-generate.tsv"
 for t in f32 q8_0; do
   store=$res/pipeline-512.$t.gguf
-  if ! sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" convert "$model" -o "$store" --type "$t" --force \
+  if ! sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" nice -n "$nice" "$bin" convert "$model" -o "$store" --type "$t" --force \
       > "$res/convert-$t.log" 2>&1; then
     echo "pixconv convert --type $t failed:" >&2
     tail -5 "$res/convert-$t.log" >&2
@@ -78,12 +79,12 @@ for t in f32 q8_0; do
   args=(generate --model "$store" --prompt "a red fox" --steps 3 --height 512 --width 512
         -o "$res/fox-$t.png")
   status=0
-  sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" "${args[@]}" --json \
+  sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" nice -n "$nice" "$bin" "${args[@]}" --json \
     > "$res/generate-$t.json" 2> "$res/generate-$t.log" || status=$?
   if [ "$status" = 2 ]; then  # usage error: no --json option, run without it
     status=0
     : > "$res/generate-$t.json"
-    sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" "$bin" "${args[@]}" \
+    sampled /usr/bin/time -f "%e %M" -o "$res/time.txt" nice -n "$nice" "$bin" "${args[@]}" \
       > "$res/generate-$t.log" 2>&1 || status=$?
   fi
   if [ "$status" != 0 ]; then

@@ -34,7 +34,8 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
 
     public init(path: String) throws(FileError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused as not regular below).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw .open(path: path, errno: errno) }
         defer { close(fd) }  // the mapping outlives the descriptor
         var st = stat()

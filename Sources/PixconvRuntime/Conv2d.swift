@@ -164,18 +164,7 @@ public struct Conv2d: Sendable {
     /// Runs `body` on contiguous ranges covering 0..<count, one per core, or on the whole range at once
     /// when `work` (elements touched) is too small to be worth the threads.
     static func parallelRanges(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let parts = min(count, cores, max(1, work / (1 << 16)))
-        guard parts > 1 else {
-            body(0..<count)
-            return
-        }
-        withoutActuallyEscaping(body) { body in
-            let task = ConvParallelTask(body: body)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                task.body(count * part / parts..<count * (part + 1) / parts)
-            }
-        }
+        Kernels.parallelRanges(count, work: work, body)
     }
 
     /// Direct convolution, one output at a time, accumulated in Double: the reference `callAsFunction` is tested against.
@@ -211,6 +200,3 @@ public struct Conv2d: Sendable {
 
 /// The body of one `Conv2d.parallelRanges` call. Each part writes disjoint ranges of the caller's
 /// buffers, and `concurrentPerform` returns only after every part has finished.
-private struct ConvParallelTask: @unchecked Sendable {
-    let body: (Range<Int>) -> Void
-}

@@ -1,0 +1,183 @@
+import Foundation
+import PixconvCore
+import XCTest
+
+@testable import PixconvReaders
+
+/// Replays fuzzing inputs through the entry points of the libFuzzer harnesses in
+/// `FuzzTesting/Sources/Fuzz{Safetensors,Pickle,Zip}` (formats/fuzzing.md):
+/// - every input a harness once crashed, hung or ran out of memory on, saved under
+///   `Tests/PixconvReadersTests/Regressions/<target>/`, must now give a clean reader error (the
+///   test process would trap otherwise) — and the expected error where the file name says one;
+/// - the seed corpora `FuzzTesting/Corpus/<target>/`, written by safetensors, torch and pickle
+///   (FuzzTesting/make_corpus.py), must be accepted whole.
+final class ReadersFuzzRegressionTests: XCTestCase {
+    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// (file name, bytes) of every file in `folder`, sorted; none when the folder does not exist.
+    private static func fuzzFiles(_ folder: String) throws -> [(name: String, bytes: [UInt8])] {
+        let url = root.appendingPathComponent(folder)
+        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: url.path).sorted().filter { !$0.hasPrefix(".") }.map {
+            ($0, [UInt8](try Data(contentsOf: url.appendingPathComponent($0))))
+        }
+    }
+
+    private static func regressions(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
+        try fuzzFiles("Tests/PixconvReadersTests/Regressions/\(target)")
+    }
+
+    private static func seeds(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
+        try fuzzFiles("FuzzTesting/Corpus/\(target)")
+    }
+
+    /// Writes `bytes` to a fresh temporary file, removed when `body` returns.
+    private func withFuzzFile<T>(_ bytes: [UInt8], _ body: (String) throws -> T) throws -> T {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pixconv-fuzz-\(UUID().uuidString).bin").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try body(path)
+    }
+
+    // MARK: Entry points (the harnesses' bodies, with errors surfaced)
+
+    /// `FuzzSafetensors`: the header parser on the bytes, then the mapped-file reader. Returns the
+    /// tensor count.
+    @discardableResult
+    private func replaySafetensors(_ bytes: [UInt8]) throws -> Int {
+        let header = try bytes.withUnsafeBytes { try SafetensorsHeader.parse($0, path: "fuzz") }
+        for e in header.entries {
+            XCTAssertTrue(e.range.lowerBound >= header.dataStart && e.range.upperBound <= bytes.count, e.info.name)
+            XCTAssertEqual(e.info.dtype.byteCount(elements: elementCount(e.info.shape) ?? -1), e.range.count, e.info.name)
+        }
+        return try withFuzzFile(bytes) { path in
+            let file = try SafetensorsFile(path: path)
+            for t in file.tensors { XCTAssertEqual(try file.data(for: t.name).bytes.count, t.byteCount, t.name) }
+            return file.tensors.count
+        }
+    }
+
+    /// `FuzzPickle`: the VM with zip persistent ids (whole input), then with legacy ids (prefix).
+    private func replayPickle(_ bytes: [UInt8]) -> (zip: Result<PickleMachine.Result, PickleError>,
+                                                      legacy: Result<PickleMachine.Result, PickleError>) {
+        var limits = PickleMachine.Limits()
+        limits.maxOperations = 200_000
+        limits.maxNodes = 200_000
+        return bytes.withUnsafeBytes { raw in
+            (Result { () throws(PickleError) in try PickleMachine.run(raw, persistentIDs: .zip, limits: limits) },
+             Result { () throws(PickleError) in
+                 try PickleMachine.run(raw, persistentIDs: .legacy, requireEnd: false, limits: limits)
+             })
+        }
+    }
+
+    /// `FuzzZip`: the zip reader (every entry read and CRC-checked), then the checkpoint reader
+    /// (every tensor extracted). Returns the tensor names.
+    @discardableResult
+    private func replayZip(_ bytes: [UInt8]) throws -> [String] {
+        try withFuzzFile(bytes) { path in
+            let file = try MappedFile(path: path)
+            var zipError: Error?
+            do {
+                let archive = try ZipArchive(file: file)
+                for entry in archive.entries { _ = try archive.read(entry, limit: 1 << 20) }
+            } catch {
+                zipError = error  // a legacy checkpoint is no zip; the checkpoint reader decides
+            }
+            let checkpoint = try TorchCheckpoint(file: file)
+            if zipError != nil { XCTAssertEqual(checkpoint.format, .legacy) }
+            for t in checkpoint.tensors { XCTAssertEqual(try checkpoint.data(for: t.name).bytes.count, t.byteCount, t.name) }
+            return checkpoint.tensors.map(\.name)
+        }
+    }
+
+    /// A reader error with context, not a trap or a stray Foundation/Swift error.
+    private func assertCleanError(_ error: Error, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        let clean = error is ReaderError || error is ZipError || error is TorchError || error is PickleError
+            || error is FileError || error is JSONError
+        XCTAssertTrue(clean, "\(what): unexpected error type \(type(of: error)): \(error)", file: file, line: line)
+        XCTAssertFalse("\(error)".isEmpty, what, file: file, line: line)
+    }
+
+    // MARK: Regression inputs
+
+    func testSafetensorsRegressionsFailCleanly() throws {
+        for (name, bytes) in try Self.regressions("safetensors") {
+            do {
+                let n = try replaySafetensors(bytes)
+                XCTAssertTrue(name.hasPrefix("accept-"), "\(name): accepted with \(n) tensors")
+            } catch {
+                assertCleanError(error, name)
+            }
+        }
+    }
+
+    func testPickleRegressionsFailCleanly() throws {
+        for (name, bytes) in try Self.regressions("pickle") {
+            let (zip, legacy) = replayPickle(bytes)
+            if !name.hasPrefix("accept-") {
+                if case .success = zip { XCTFail("\(name): accepted with zip persistent ids") }
+                if case .success = legacy { XCTFail("\(name): accepted with legacy persistent ids") }
+            }
+        }
+    }
+
+    func testZipRegressionsFailCleanly() throws {
+        for (name, bytes) in try Self.regressions("zip") {
+            do {
+                let tensors = try replayZip(bytes)
+                XCTAssertTrue(name.hasPrefix("accept-"), "\(name): accepted with \(tensors.count) tensors")
+            } catch {
+                assertCleanError(error, name)
+            }
+        }
+    }
+
+    // MARK: Seed corpora (valid files written by the reference libraries)
+
+    func testSafetensorsSeedsAreAccepted() throws {
+        let seeds = try Self.seeds("safetensors")
+        XCTAssertGreaterThanOrEqual(seeds.count, 4)
+        // Tensor counts as safetensors 0.8.0 wrote them (FuzzTesting/make_corpus.py).
+        let expected = ["bf16-f8.safetensors": 2, "empty.safetensors": 0, "mixed.safetensors": 6, "one-f32.safetensors": 1]
+        for (name, bytes) in seeds {
+            let n = try replaySafetensors(bytes)
+            if let e = expected[name] { XCTAssertEqual(n, e, name) }
+        }
+    }
+
+    func testPickleSeedsAreAccepted() throws {
+        let seeds = try Self.seeds("pickle")
+        XCTAssertGreaterThanOrEqual(seeds.count, 5)
+        for (name, bytes) in seeds {
+            let (zip, legacy) = replayPickle(bytes)
+            if name.hasSuffix(".pkl") {
+                guard case let .success(r) = zip else { return XCTFail("\(name): \(zip)") }
+                XCTAssertEqual(r.end, bytes.count, name)
+            } else {
+                // The legacy stream's first pickle is its magic number, a plain integer.
+                guard case let .success(r) = legacy else { return XCTFail("\(name): \(legacy)") }
+                XCTAssertEqual(r.value, .bigInt("119547037146038801333356"), name)
+            }
+        }
+        // Protocols 0–5 of the same OrderedDict (CPython pickle.dumps) decode to the same value.
+        let plain = seeds.filter { $0.name.hasPrefix("plain-p") }.map { replayPickle($0.bytes).zip }
+        XCTAssertEqual(plain.count, 5)
+        let values = plain.compactMap { try? $0.get().value }
+        XCTAssertEqual(values.count, 5)
+        for v in values.dropFirst() { XCTAssertEqual(v, values[0]) }
+    }
+
+    func testZipSeedsAreAccepted() throws {
+        let seeds = try Self.seeds("zip")
+        XCTAssertGreaterThanOrEqual(seeds.count, 5)
+        // Tensor names torch.save wrote (FuzzTesting/make_corpus.py).
+        let expected = ["small.pt": ["a"], "view.pt": ["h", "i"]]
+        for (name, bytes) in seeds {
+            let names = try replayZip(bytes)
+            XCTAssertFalse(names.isEmpty, name)
+            if let e = expected[name] { XCTAssertEqual(names, e, name) }
+        }
+    }
+}

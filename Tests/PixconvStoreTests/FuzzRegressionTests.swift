@@ -1,0 +1,79 @@
+import Foundation
+import PixconvCore
+import XCTest
+
+@testable import PixconvStore
+
+/// Replays fuzzing inputs through the entry point of the libFuzzer harness
+/// `FuzzTesting/Sources/FuzzGGUF` (formats/fuzzing.md):
+/// - every input it once crashed, hung or ran out of memory on, saved under
+///   `Tests/PixconvStoreTests/Regressions/gguf/`, must now give a clean `StoreError`;
+/// - the seed corpus `FuzzTesting/Corpus/gguf/` (gguf-py files and two stores written by
+///   `pixconv convert`) must be read whole, with the tensor counts gguf-py's `GGUFReader` reports.
+final class StoreFuzzRegressionTests: XCTestCase {
+    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// (file name, path) of every file in `folder`, sorted; none when the folder does not exist.
+    private static func fuzzFiles(_ folder: String) throws -> [(name: String, path: String)] {
+        let url = root.appendingPathComponent(folder)
+        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: url.path).sorted().filter { !$0.hasPrefix(".") }.map {
+            ($0, url.appendingPathComponent($0).path)
+        }
+    }
+
+    /// `FuzzGGUF`: the GGUF reader (every tensor handed out), then the store conventions without the
+    /// header CRC and every check `pixconv verify` runs. Returns the GGUF tensor count and the
+    /// store's damage report (nil: intact), or the store's error.
+    private func replayGGUF(_ path: String) throws(StoreError) -> (tensors: Int, store: Result<StoreDamage?, StoreError>) {
+        let file = try GGUFFile(path: path)
+        for t in file.tensors { XCTAssertEqual(try file.data(for: t.name).bytes.count, t.byteCount, t.name) }
+        let store = Result { () throws(StoreError) -> StoreDamage? in
+            let s = try PixconvStore(path: path, checkHeader: false)
+            _ = s.spieceModel
+            for c in s.components { _ = s.config(for: c) }
+            return s.verifyAll()
+        }
+        return (file.tensors.count, store)
+    }
+
+    func testGGUFRegressionsFailCleanly() throws {
+        for (name, path) in try Self.fuzzFiles("Tests/PixconvStoreTests/Regressions/gguf") {
+            do {
+                let (n, store) = try replayGGUF(path)
+                if !name.hasPrefix("accept-") {
+                    // Readable as GGUF is allowed only when the store layer then refuses it.
+                    switch store {
+                    case .failure: break
+                    case let .success(damage): XCTAssertNotNil(damage, "\(name): accepted as a store with \(n) tensors")
+                    }
+                }
+            } catch {
+                XCTAssertFalse(error.description.isEmpty, name)
+            }
+        }
+    }
+
+    func testGGUFSeedsAreAccepted() throws {
+        let seeds = try Self.fuzzFiles("FuzzTesting/Corpus/gguf")
+        // Tensor counts from gguf-py 0.19 `GGUFReader` (FuzzTesting/make_corpus.py).
+        let expected = ["gguf-py.gguf": 9, "types.gguf": 4, "store-tokenizer.gguf": 0, "store-dit-q4_0.gguf": 57]
+        XCTAssertEqual(Set(seeds.map(\.name)), Set(expected.keys))
+        for (name, path) in seeds {
+            let (n, store) = try replayGGUF(path)
+            XCTAssertEqual(n, expected[name], name)
+            if name.hasPrefix("store-") {
+                // Written by `pixconv convert`: a complete store, every CRC intact.
+                XCTAssertNoThrow(try PixconvStore(path: path, checkHeader: true), name)
+                guard case let .success(damage) = store else { return XCTFail("\(name): \(store)") }
+                XCTAssertNil(damage, name)
+            }
+            if name == "types.gguf" {
+                // A plain gguf-py file: no pixconv.version, so not a store.
+                guard case let .failure(error) = store else { return XCTFail("\(name): accepted as a store") }
+                XCTAssertTrue(error.description.contains("pixconv.version"), error.description)
+            }
+        }
+    }
+}
