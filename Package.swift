@@ -23,7 +23,7 @@ let package = Package(
         // the Swift references in PixconvQuant; no FP contraction so that results match them.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
-        .target(name: "PixconvCore", dependencies: ["CZlib", "CKernels"]),
+        .target(name: "PixconvCore", dependencies: ["CZlib"]),
         .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"]),
         .target(name: "PixconvQuant", dependencies: ["PixconvCore", "CKernels"]),
         .target(

@@ -1,9 +1,6 @@
-/* Run-time CPU feature check and file writeback hint. */
-#define _GNU_SOURCE
+/* Run-time CPU feature check. */
 #include "pixconv_kernels.h"
 #include "kernels_internal.h"
-#include <errno.h>
-#include <fcntl.h>
 
 #if PIXCONV_X86
 #include <cpuid.h>
@@ -31,15 +28,6 @@ int pixconv_kernels_accelerated(void) {
     }
     return s;
 #else
-    return 0;
-#endif
-}
-
-int pixconv_start_writeback(int fd, int64_t offset, int64_t length) {
-#if defined(__linux__)
-    return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE) == 0 ? 0 : errno;
-#else
-    (void)fd; (void)offset; (void)length;
     return 0;
 #endif
 }

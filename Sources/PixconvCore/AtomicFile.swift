@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CKernels
 
 /// Writes a file crash-safely: a temporary file in the target's folder, preallocated when the
 /// final size is known, written, fsync'ed, renamed onto the target, and the folder fsync'ed.
@@ -20,11 +19,6 @@ public final class AtomicFile {
     private let bufferLimit = 1 << 22
     /// Pieces at least this large are written straight from the caller's memory (no copy).
     private let directLimit = 1 << 18
-    /// Writeback of written data is started every this many bytes, so that disk writes overlap
-    /// the producer's work and the final fsync has little left to do.
-    private let writebackStep = 1 << 25
-    private var fileOffset = 0      // where the next sequential write lands
-    private var writebackStart = 0  // first byte whose writeback has not been started
     public private(set) var bytesWritten: Int = 0
 
     /// Starts writing `path`. Throws `.exists` if it exists and `replace` is false.
@@ -120,12 +114,6 @@ public final class AtomicFile {
             }
             p += n
             left -= n
-            fileOffset += n
-        }
-        if fileOffset - writebackStart >= writebackStep {
-            // A hint: errors show up again at fsync, which is what makes the file durable.
-            _ = pixconv_start_writeback(fd, Int64(writebackStart), Int64(fileOffset - writebackStart))
-            writebackStart = fileOffset
         }
     }
 

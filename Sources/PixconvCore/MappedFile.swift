@@ -69,18 +69,23 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
     }
 
     /// Drops this process's copies of the pages holding `range` (a slice of `bytes`), rounded out
-    /// to whole pages (`madvise(MADV_DONTNEED)`). The mapping stays valid: the file is read-only
-    /// and privately mapped, so a later read faults the same bytes back in from the page cache.
-    /// Keeps a streaming reader's resident memory from growing with the file. Slices outside the
-    /// mapping are ignored.
-    public func dropPages(of range: UnsafeRawBufferPointer) {
+    /// to whole pages and widened by `margin` bytes on each side (`madvise(MADV_DONTNEED)`). The
+    /// mapping stays valid: the file is read-only and privately mapped, so a later read faults the
+    /// same bytes back in from the page cache. Keeps a streaming reader's resident memory from
+    /// growing with the file; `margin` (e.g. `faultAroundMargin`) also drops the neighbouring
+    /// pages that the kernel maps along with a faulting one. Slices outside the mapping are ignored.
+    public func dropPages(of range: UnsafeRawBufferPointer, margin: Int = 0) {
         guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0, start >= base,
-              start + range.count <= base + bytes.count else { return }
+              start + range.count <= base + bytes.count, margin >= 0 else { return }
         let page = MappedFile.pageSize
-        let lower = (start - base) / page * page
-        let upper = min(bytes.count, ((start - base) + range.count + page - 1) / page * page)
+        let lower = max(0, (start - base) - margin) / page * page
+        let upper = min(bytes.count, ((start - base) + range.count + margin + page - 1) / page * page)
         madvise(UnsafeMutableRawPointer(mutating: base + lower), upper - lower, MADV_DONTNEED)
     }
+
+    /// How far from a faulting page Linux maps other cached pages of the file ("fault-around",
+    /// 64 KiB by default), with room to spare.
+    public static let faultAroundMargin = 1 << 17
 
     static let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
 

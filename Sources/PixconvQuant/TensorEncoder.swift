@@ -23,7 +23,7 @@ public enum TensorEncoder {
         if info.dtype == dtype {
             try data.withBytes { bytes in
                 try sink(bytes)
-                mapped?.dropPages(of: bytes)
+                mapped?.dropPages(of: bytes, margin: MappedFile.faultAroundMargin)
             }
             return nil
         }
@@ -86,6 +86,8 @@ public enum TensorEncoder {
                 written += outSize
                 first += n
             }
+            // Fault-around also mapped pages just outside the tensor (of tensors done earlier).
+            mapped?.dropPages(of: src, margin: MappedFile.faultAroundMargin)
         }
         guard written == total else { throw QuantError.sizeMismatch(tensor: info.name, expected: total, actual: written) }
         return report

@@ -176,7 +176,8 @@ public enum Converter {
 
     /// `sha256(ofFile:)` that gives up with `CancellationError` when `stop()` turns true.
     static func sha256(ofFile file: String, stop: () -> Bool) throws -> (size: Int, hex: String) {
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused as not regular below).
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError.open(path: file, errno: errno) }
         defer { close(fd) }
         var st = stat()

@@ -26,8 +26,4 @@ void pixconv_f16_to_f32_portable(const void *src, float *dst, size_t count);
 size_t pixconv_q8_0_encode(const void *src, void *dst, size_t blocks);
 size_t pixconv_q8_0_encode_portable(const void *src, void *dst, size_t blocks);
 
-/* Starts asynchronous writeback of a file range (Linux sync_file_range SYNC_FILE_RANGE_WRITE;
-   nothing elsewhere). Returns 0 or an errno value. Durability still needs fsync. */
-int pixconv_start_writeback(int fd, int64_t offset, int64_t length);
-
 #endif
