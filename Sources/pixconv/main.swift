@@ -36,7 +36,7 @@ enum PixconvVersion {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data(("pixconv: " + message + "\n").utf8))
+    FileHandle.standardError.write(Data(("pixconv: " + terminalSafe(message) + "\n").utf8))
 }
 
 // A file-size limit (ulimit -f) must surface as an EFBIG write error, not kill the process.

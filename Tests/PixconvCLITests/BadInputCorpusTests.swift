@@ -86,6 +86,19 @@ final class BadInputCorpusTests: XCTestCase {
         }
     }
 
+    /// A valid file whose tensor name and metadata carry a newline and terminal escapes: `inspect`
+    /// prints them escaped, so the listing keeps one tensor per line and sends no control bytes.
+    func testInspectEscapesControlCharactersFromTheFile() throws {
+        let header = #"{"__metadata__":{"note":"\u001b]0;pwned\u0007line\nbreak"},"a\nfake 0 0":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        let path = try write(corpusSafetensors(header, data: [0, 0, 0, 0]), "names.safetensors")
+        let run = try CorpusRunner.run(["inspect", path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertFalse(run.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, run.stdout)
+        XCTAssertTrue(run.stdout.contains(#"  a\nfake 0 0  F32    [1]  4"#), run.stdout)
+        XCTAssertTrue(run.stdout.contains(#"  note = \u{1b}]0;pwned\u{7}line\nbreak"#), run.stdout)
+        XCTAssertFalse(run.stdout.split(separator: "\n").contains { $0.hasPrefix("fake") })
+    }
+
     // MARK: - Folders (24, 25)
 
     /// A shard holding `names` (F32 scalars of one element each).

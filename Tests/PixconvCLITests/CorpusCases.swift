@@ -115,6 +115,11 @@ enum CorpusTable {
             st(20, "st-polyglot-tail", valid + CorpusTorch.file(pickle: CorpusPickle.stateDict()), .reject("trailing bytes after tensor data")),
             st(21, "st-truncated", Array(valid.dropLast()), .reject("file truncated")),
             st(22, "st-many-tensors", manyTensors(), .reject("more than 200000 tensors")),
+            // Names from the file never break the one-line message (nor drive the terminal).
+            st(10, "st-unknown-field/newline-in-name", header(#"{"a\nb":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24],"evil":"x"}}"#, data: data24),
+               .reject(#"tensor a\nb: unknown field "evil""#)),
+            st(10, "st-unknown-field/escape-in-name", header(#"{"\u001b[2Jx":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24],"evil":"x"}}"#, data: data24),
+               .reject(#"tensor \u{1b}[2Jx: unknown field"#)),
             st(23, "st-zero-size-shared-offset",
                header("{\(entry("z", shape: "[0]", offsets: "[0,0]")),\(entry("a", shape: "[4]", offsets: "[0,16]"))}",
                       data: [UInt8](repeating: 0, count: 16)), .accept),
@@ -148,6 +153,8 @@ enum CorpusTable {
         }
         let stackGlobal = P.proto(4) + P.short("builtins") + P.short("print") + [P.STACK_GLOBAL] + P.short("marker") + [P.TUPLE1, P.REDUCE, P.STOP]
         cases.append(pk(27, "pk-stack-global", stackGlobal, .reject("disallowed global `builtins.print`")))
+        let newlineGlobal = P.proto(4) + P.short("os\nfake line") + P.short("system") + [P.STACK_GLOBAL] + P.short("id") + [P.TUPLE1, P.REDUCE, P.STOP]
+        cases.append(pk(27, "pk-stack-global/newline-in-module", newlineGlobal, .reject(#"disallowed global `os\nfake line.system`"#)))
         let memo = P.proto(4) + P.short("os") + [P.MEMOIZE, P.POP] + P.short("system") + [P.MEMOIZE, P.POP]
             + P.get(0) + P.get(1) + [P.STACK_GLOBAL] + P.short("id") + [P.TUPLE1, P.REDUCE, P.STOP]
         cases.append(pk(28, "pk-memo-indirection/binget", memo, .reject("disallowed global `os.system`")))
@@ -368,6 +375,7 @@ enum CorpusTable {
             gg(55, "gguf-strings/empty-key", kvFile { $0.kvU32("", 1) }, .reject("empty key")),
             gg(55, "gguf-strings/duplicate-key", kvFile({ $0.kvU32("a.b", 1); $0.kvU32("a.b", 2) }, count: 2), .reject("duplicate key 'a.b'")),
             gg(55, "gguf-strings/non-ascii-key", kvFile { $0.kvU32("ké", 1) }, .reject("keys must be printable ASCII")),
+            gg(55, "gguf-strings/newline-key", kvFile { $0.kvU32("a\nb", 1) }, .reject(#"bad key 'a\nb' at byte 24: keys must be printable ASCII"#)),
             gg(56, "gguf-kv-types/type-13", kvFile { $0.str("k"); $0.u32(13); $0.u32(0) }, .reject("unknown value type 13")),
             gg(56, "gguf-kv-types/type-minus-1", kvFile { $0.str("k"); $0.u32(UInt32.max); $0.u32(0) }, .reject("unknown value type 4294967295")),
             gg(56, "gguf-kv-types/array-nested-too-deep", kvFile {
