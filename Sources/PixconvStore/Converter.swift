@@ -242,7 +242,8 @@ public enum Converter {
 /// hasher follows the converter through the same mapping instead (`follow`, `consumed`): it
 /// hashes the bytes the converter has finished with and drops their pages, so the file is read
 /// from memory once, not twice. The converter waits when it runs more than `window` bytes ahead.
-/// A tensor out of order switches back to `pread` from where hashing stands.
+/// A tensor out of order, or more than `window` bytes past the hashing (a torch zip's records are
+/// not in name order), switches back to `pread` from where hashing stands.
 final class SourceHasher: @unchecked Sendable {  // mutable state only under `condition`
     struct Entry: Sendable {
         var name: String
@@ -307,15 +308,16 @@ final class SourceHasher: @unchecked Sendable {  // mutable state only under `co
             let start = mapped.flatMap { m in data.bytes.baseAddress.flatMap { b in m.bytes.baseAddress.map { b - $0 } } }
             switch mode {
             case .undecided:
-                if files.count == 1, let m = mapped, m.path == files[0], start != nil {
+                if files.count == 1, let m = mapped, m.path == files[0], let start, start <= window {
                     mode = .shared(m)
                 } else {
                     mode = .independent
                 }
                 condition.broadcast()
             case let .shared(m):
-                if mapped !== m || (start ?? -1) < published {
-                    // Out of order: hash the rest with pread; drop what the hasher has not reached.
+                if mapped !== m || (start ?? -1) < published || (start ?? 0) - hashed > window {
+                    // Out of order (or so far ahead that the converter would wait for the hashing):
+                    // hash the rest with pread; drop what the hasher has not reached.
                     if published > hashed { m.dropPages(of: m.slice(hashed..<published), margin: MappedFile.faultAroundMargin) }
                     mode = .independent
                     condition.broadcast()
