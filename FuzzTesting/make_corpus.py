@@ -95,6 +95,7 @@ tiny = f"{ROOT}/fixtures/tiny-pixart-512"
 for src, dst in [("scheduler/scheduler_config.json", "scheduler-dpm.json"), ("transformer/config.json", "transformer.json"),
                  ("text_encoder/config.json", "text-encoder.json"), ("vae/config.json", "vae.json")]:
     shutil.copy(f"{tiny}/{src}", f"{C}/config/{dst}")
+shutil.copy(f"{ROOT}/fixtures/reference-512/cases.json", f"{C}/config/reference-cases.json")
 base = open(f"{tiny}/scheduler/scheduler_config.json").read().replace("-Infinity", "\"-inf\"")
 for name, changes in [("scheduler-leading", {"timestep_spacing": "leading", "steps_offset": 1, "num_train_timesteps": 40}),
                       ("scheduler-trailing", {"timestep_spacing": "trailing", "prediction_type": "v_prediction",

@@ -2,7 +2,8 @@
 // `PixArtConfig`, `T5Config`, `VAEConfig`), which reach the runtime from a model folder's
 // config.json files or from a store's `pixconv.*.config` metadata. Each is decoded from the input
 // and validated; the scheduler config then builds every scheduler (`makeScheduler`) and runs all
-// its steps on a tiny latent. See formats/fuzzing.md.
+// its steps on a tiny latent. The input is also read as a `pixconv verify` prompts file
+// (`ReferenceBundle.prompts`, JSONSerialization). See formats/fuzzing.md.
 import Foundation
 import FuzzSupport
 import PixconvRuntime
@@ -30,6 +31,12 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let text = Data(String(decoding: json, as: UTF8.self).utf8)
     if let c = try? ConfigJSON.decode(T5Config.self, from: text) { try? c.validate() }
     if let c = try? ConfigJSON.decode(VAEConfig.self, from: text) { try? c.validate() }
+    // Not for an empty file: swift-foundation's `FileManager.contents(atPath:)` leaks a 4 KiB buffer
+    // on a 0-byte file (`readBytesFromFile`, Swift 6.3.1), which LeakSanitizer reports.
+    if size > 0 {
+        let path = writeScratchFile(fuzzInput(data, size), tag: "prompts")
+        _ = try? ReferenceBundle.Case.prompts(path: path)
+    }
     return 0
 }
 
