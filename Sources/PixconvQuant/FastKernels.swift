@@ -4,7 +4,8 @@ import PixconvCore
 /// Swift entry points of the C conversion kernels (`Sources/CKernels`): AVX2 + F16C when the CPU
 /// has them (checked once at run time), plain C otherwise. Each is bit-exact with the Swift code it
 /// replaces, which stays as the reference: `HalfPrecision.f16Bits` / `encodeF16`,
-/// `HalfPrecision.decodeF16`, `Q8_0Codec.encode` (tests compare both paths with them).
+/// `HalfPrecision.decodeF16`, `Q8_0Codec.encode`, `Q4_0Codec.encode` (tests compare both paths
+/// with them).
 ///
 /// Sources are little-endian f32 / f16 bytes at any alignment; the host must be little-endian.
 public enum FastKernels {
@@ -23,6 +24,14 @@ public enum FastKernels {
     public static func f16ToF32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int, portable: Bool = false) {
         precondition(count >= 0)
         if portable { pixconv_f16_to_f32_portable(src, dst, count) } else { pixconv_f16_to_f32(src, dst, count) }
+    }
+
+    /// `blocks` Q4_0 blocks (32 f32 → 18 bytes each); returns how many blocks got a non-finite
+    /// f16 scale.
+    @discardableResult
+    public static func q4_0(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, blocks: Int, portable: Bool = false) -> Int {
+        precondition(blocks >= 0)
+        return Int(portable ? pixconv_q4_0_encode_portable(src, dst, blocks) : pixconv_q4_0_encode(src, dst, blocks))
     }
 
     /// `blocks` Q8_0 blocks (32 f32 → 34 bytes each); returns how many blocks got a non-finite

@@ -65,20 +65,22 @@ public enum Quantizer {
             if let s = src.baseAddress, let d = dst.baseAddress { FastKernels.f32ToF16(s, d, count: src.count) }
         case .Q8_0:
             if let s = src.baseAddress, let d = dst.baseAddress { FastKernels.q8_0(s, d, blocks: src.count / 32) }
+        case .Q4_0:
+            if let s = src.baseAddress, let d = dst.baseAddress { FastKernels.q4_0(s, d, blocks: src.count / 32) }
         #else
         case .F16: HalfPrecision.encodeF16(src, into: dst)
         case .Q8_0: Q8_0Codec.encode(src, into: dst)
+        case .Q4_0: Q4_0Codec.encode(src, into: dst)
         #endif
         case .BF16: HalfPrecision.encodeBF16(src, into: dst)
-        case .Q4_0: Q4_0Codec.encode(src, into: dst)
         default: throw .unsupportedTarget(tensor: tensor, dtype: dtype)
         }
     }
 
     /// Encodes `count` little-endian f32 values read from raw bytes `src` (any alignment, e.g. a
     /// file mapping) as `dtype` into `dst`, like `encode(_:rowLength:to:into:tensor:)`, without a
-    /// typed copy for F16 and Q8_0. Returns false when no value can have overflowed `dtype`; true
-    /// means `overflow(_:to:)` may find some (F16 and Q8_0 tell exactly, other types always say true).
+    /// typed copy for F16, Q8_0 and Q4_0. Returns false when no value can have overflowed `dtype`;
+    /// true means `overflow(_:to:)` may find some (exact for F16, Q8_0 and Q4_0; BF16 always true).
     public static func encode(
         f32Bytes src: UnsafeRawBufferPointer, count: Int, rowLength: Int, to dtype: DType,
         into dst: UnsafeMutableRawBufferPointer, tensor: String = ""
@@ -100,6 +102,7 @@ public enum Quantizer {
             return false
         case .F16: return FastKernels.f32ToF16(s, d, count: count) > 0
         case .Q8_0: return FastKernels.q8_0(s, d, blocks: count / 32) > 0
+        case .Q4_0: return FastKernels.q4_0(s, d, blocks: count / 32) > 0
         default: break
         }
         #endif

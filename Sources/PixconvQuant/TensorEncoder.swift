@@ -12,11 +12,12 @@ public enum TensorEncoder {
     /// targets need it to be a multiple of 32. `chunkElements` bounds the scratch size (whole rows,
     /// at least one). `releaseInput`: when the bytes are a slice of a `MappedFile`, drop each
     /// chunk's pages from this process once it is encoded (`MappedFile.dropPages`), so that a
-    /// conversion's resident memory does not grow with the input.
+    /// conversion's resident memory does not grow with the input. `consumed` is called with each
+    /// chunk's source bytes once they are encoded and sent.
     @discardableResult
     public static func stream(
         _ data: TensorData, to dtype: DType, chunkElements: Int = 1 << 18, releaseInput: Bool = false,
-        sink: (UnsafeRawBufferPointer) throws -> Void
+        consumed: ((UnsafeRawBufferPointer) -> Void)? = nil, sink: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> RangeOverflow? {
         let info = data.info
         let mapped = releaseInput ? data.owner as? MappedFile : nil
@@ -24,6 +25,7 @@ public enum TensorEncoder {
             try data.withBytes { bytes in
                 try sink(bytes)
                 mapped?.dropPages(of: bytes, margin: MappedFile.faultAroundMargin)
+                consumed?(bytes)
             }
             return nil
         }
@@ -83,6 +85,7 @@ public enum TensorEncoder {
                 }
                 try sink(UnsafeRawBufferPointer(out))
                 mapped?.dropPages(of: slice)
+                consumed?(slice)
                 written += outSize
                 first += n
             }

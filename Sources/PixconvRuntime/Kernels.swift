@@ -94,26 +94,25 @@ public enum Kernels {
 
     /// GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
     public static func geluTanh(_ x: inout [Float]) {
-        let n = x.count
-        x.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            let p = SendablePointer(base)
-            let width = 4096
-            forEachRowChunk(rows: (n + width - 1) / width, width: width) { range in
-                KernelsReference.geluTanh(p.pointer, range: (range.lowerBound * width)..<min(n, range.upperBound * width))
-            }
-        }
+        elementwise(&x, KernelsReference.geluTanh)
     }
 
     /// SiLU: x·σ(x).
     public static func silu(_ x: inout [Float]) {
+        elementwise(&x, KernelsReference.silu)
+    }
+
+    /// Runs an in-place elementwise kernel over `x` in chunks, on both cores when large.
+    private static func elementwise(
+        _ x: inout [Float], _ kernel: (UnsafeMutablePointer<Float>, Range<Int>) -> Void
+    ) {
         let n = x.count
         x.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let p = SendablePointer(base)
             let width = 4096
             forEachRowChunk(rows: (n + width - 1) / width, width: width) { range in
-                KernelsReference.silu(p.pointer, range: (range.lowerBound * width)..<min(n, range.upperBound * width))
+                kernel(p.pointer, (range.lowerBound * width)..<min(n, range.upperBound * width))
             }
         }
     }
@@ -165,7 +164,7 @@ public enum KernelsReference {
         }
     }
 
-    public static func geluTanh(_ p: UnsafeMutablePointer<Float>, range: Range<Int>) {
+    public static func geluTanh(_ p: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
         let c: Float = 0.7978845608028654
         for i in range {
             let v = p[i]
@@ -173,7 +172,7 @@ public enum KernelsReference {
         }
     }
 
-    public static func silu(_ p: UnsafeMutablePointer<Float>, range: Range<Int>) {
+    public static func silu(_ p: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
         for i in range { p[i] = p[i] / (1 + expf(-p[i])) }
     }
 }

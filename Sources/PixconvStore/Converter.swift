@@ -134,10 +134,14 @@ public enum Converter {
                     return manifest
                 }
             ) { index, _, sink in
-                // Straight from the input's bytes, a chunk at a time; its pages are dropped as it goes.
+                // Straight from the input's bytes, a chunk at a time; its pages are dropped as it
+                // goes, by the hasher when it follows this tensor's mapping.
                 let entry = plan[index]
-                let report = try TensorEncoder.stream(try entry.tensor.data(), to: entry.stored.dtype, releaseInput: true,
-                                                      sink: sink)
+                let data = try entry.tensor.data()
+                let followed = hasher.follow(data)
+                let consumed: ((UnsafeRawBufferPointer) -> Void)? = followed ? { hasher.consumed($0) } : nil
+                let report = try TensorEncoder.stream(data, to: entry.stored.dtype, releaseInput: !followed,
+                                                      consumed: consumed, sink: sink)
                 if entry.stored.dtype == .F16, let overflow = report {
                     warnings.append(ConvertError.f16Overflow(tensor: entry.tensor.name, count: overflow.count,
                                                              firstIndex: overflow.firstIndex, value: overflow.firstValue).description)
@@ -174,8 +178,11 @@ public enum Converter {
         try sha256(ofFile: file, stop: { false })
     }
 
-    /// `sha256(ofFile:)` that gives up with `CancellationError` when `stop()` turns true.
-    static func sha256(ofFile file: String, stop: () -> Bool) throws -> (size: Int, hex: String) {
+    /// `sha256(ofFile:)` that gives up with `CancellationError` when `stop()` turns true, and can
+    /// start at byte `from` with a hash of the bytes before it.
+    static func sha256(
+        ofFile file: String, from start: Int = 0, continuing: SHA256 = SHA256(), stop: () -> Bool
+    ) throws -> (size: Int, hex: String) {
         // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused as not regular below).
         let fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError.open(path: file, errno: errno) }
@@ -186,8 +193,8 @@ public enum Converter {
         _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 19, alignment: 4096)
         defer { buffer.deallocate() }
-        var hasher = SHA256()
-        var size = 0
+        var hasher = continuing
+        var size = start
         while true {
             if stop() { throw CancellationError() }
             let n = pread(fd, buffer.baseAddress, buffer.count, off_t(size))
@@ -229,18 +236,37 @@ public enum Converter {
 }
 
 /// Hashes the input files (`pixconv.sources`) on a background thread while the conversion runs.
-final class SourceHasher: @unchecked Sendable {  // mutable state only under `lock`
+///
+/// Normally each file is read with `pread` into a small buffer. When the input is one file whose
+/// tensors the converter reads in file order (a safetensors file: tensors sorted by name), the
+/// hasher follows the converter through the same mapping instead (`follow`, `consumed`): it
+/// hashes the bytes the converter has finished with and drops their pages, so the file is read
+/// from memory once, not twice. The converter waits when it runs more than `window` bytes ahead.
+/// A tensor out of order, or more than `window` bytes past the hashing (a torch zip's records are
+/// not in name order), switches back to `pread` from where hashing stands.
+final class SourceHasher: @unchecked Sendable {  // mutable state only under `condition`
     struct Entry: Sendable {
         var name: String
         var size: Int
         var hex: String
     }
 
+    private enum Mode {
+        case undecided
+        case shared(MappedFile)
+        case independent
+    }
+
     /// The files with their sizes and all-zero digests: the same JSON length as the final entries.
     let placeholders: [Entry]
-    private let lock = NSLock()
+    private let files: [String]
+    private let condition = NSCondition()
     private let done = DispatchSemaphore(value: 0)
+    private let window = 24 << 20
     private var cancelled = false
+    private var mode = Mode.undecided
+    private var published = 0  // shared: the converter is done with the mapping's bytes below this
+    private var hashed = 0     // shared: bytes hashed (and their pages dropped)
     private var result: Result<[Entry], Error>?
 
     init(files: [String]) throws {
@@ -249,28 +275,121 @@ final class SourceHasher: @unchecked Sendable {  // mutable state only under `lo
             let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
             return Entry(name: file, size: size, hex: String(repeating: "0", count: 64))
         }
+        self.files = files
         DispatchQueue.global(qos: .userInitiated).async { [self] in
             let outcome = Result<[Entry], Error> {
                 try files.map { file in
-                    let (size, hex) = try Converter.sha256(ofFile: file, stop: { self.isCancelled })
+                    let (size, hex) = files.count == 1 ? try hashFollowing(file)
+                        : try Converter.sha256(ofFile: file, stop: { self.isCancelled })
                     return Entry(name: file, size: size, hex: hex)
                 }
             }
-            lock.withLock { result = outcome }
+            condition.withLock { result = outcome }
             done.signal()
         }
     }
 
-    private var isCancelled: Bool { lock.withLock { cancelled } }
+    private var isCancelled: Bool { condition.withLock { cancelled } }
 
     /// Stops the hashing early (after an error elsewhere); `wait()` then throws.
-    func cancel() { lock.withLock { cancelled = true } }
+    func cancel() {
+        condition.withLock {
+            cancelled = true
+            condition.broadcast()
+        }
+    }
+
+    /// Called by the converter before it reads `data`: true when the hasher follows it through
+    /// this mapping (the converter then reports each finished chunk with `consumed` and leaves its
+    /// pages alone), false when the converter should drop the pages itself.
+    func follow(_ data: TensorData) -> Bool {
+        condition.withLock {
+            let mapped = data.owner as? MappedFile
+            let start = mapped.flatMap { m in data.bytes.baseAddress.flatMap { b in m.bytes.baseAddress.map { b - $0 } } }
+            switch mode {
+            case .undecided:
+                if files.count == 1, let m = mapped, m.path == files[0], let start, start <= window {
+                    mode = .shared(m)
+                } else {
+                    mode = .independent
+                }
+                condition.broadcast()
+            case let .shared(m):
+                if mapped !== m || (start ?? -1) < published || (start ?? 0) - hashed > window {
+                    // Out of order (or so far ahead that the converter would wait for the hashing):
+                    // hash the rest with pread; drop what the hasher has not reached.
+                    if published > hashed { m.dropPages(of: m.slice(hashed..<published), margin: MappedFile.faultAroundMargin) }
+                    mode = .independent
+                    condition.broadcast()
+                }
+            case .independent:
+                break
+            }
+            if case .shared = mode { return true }
+            return false
+        }
+    }
+
+    /// The converter is done with `chunk` (a slice of the followed mapping); waits while it is
+    /// more than `window` bytes ahead of the hashing.
+    func consumed(_ chunk: UnsafeRawBufferPointer) {
+        condition.withLock {
+            guard case let .shared(m) = mode, let base = m.bytes.baseAddress, let start = chunk.baseAddress else { return }
+            published = max(published, start - base + chunk.count)
+            condition.broadcast()
+            while published - hashed > window, !cancelled, case .shared = mode { condition.wait() }
+        }
+    }
 
     /// Blocks until every file is hashed; the entries in file order, or the hashing error.
     func wait() throws -> [Entry] {
+        condition.withLock {
+            if case .shared = mode { published = Int.max } else { mode = .independent }  // the converter is done
+            condition.broadcast()
+        }
         done.wait()
         done.signal()  // later waits return at once
-        guard let outcome = lock.withLock({ result }) else { throw CancellationError() }
+        guard let outcome = condition.withLock({ result }) else { throw CancellationError() }
         return try outcome.get()
+    }
+
+    /// One file: through the converter's mapping while it reads in order, else with `pread`.
+    private func hashFollowing(_ file: String) throws -> (size: Int, hex: String) {
+        var sha = SHA256()
+        var offset = 0
+        while true {
+            condition.lock()
+            while case .undecided = mode, !cancelled { condition.wait() }
+            guard !cancelled else {
+                condition.unlock()
+                throw CancellationError()
+            }
+            guard case let .shared(m) = mode else {
+                condition.unlock()
+                break
+            }
+            while published <= offset, offset < m.count, !cancelled, case .shared = mode { condition.wait() }
+            let end = min(published, m.count, offset + (1 << 21))
+            let stillShared: Bool
+            if case .shared = mode { stillShared = true } else { stillShared = false }
+            condition.unlock()
+            guard stillShared, !isCancelled else { continue }
+            if offset >= m.count {
+                return (m.count, sha.finalize().map { String(format: "%02x", $0) }.joined())
+            }
+            let chunk = m.slice(offset..<end)
+            sha.update(bufferPointer: chunk)
+            // Below: pages the converter's fault-around mapped behind it after we passed them.
+            m.dropPages(of: chunk, margin: 0)
+            if offset >= MappedFile.faultAroundMargin {
+                m.dropPages(of: m.slice((offset - MappedFile.faultAroundMargin)..<offset))
+            }
+            offset = end
+            condition.withLock {
+                hashed = offset
+                condition.broadcast()
+            }
+        }
+        return try Converter.sha256(ofFile: file, from: offset, continuing: sha, stop: { self.isCancelled })
     }
 }

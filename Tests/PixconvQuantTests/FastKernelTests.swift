@@ -145,6 +145,35 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    func testQ4_0MatchesSwiftAndReference() {
+        var values = fkQ8Blocks()
+        values += (0..<32).map { $0 == 3 ? -5 : ($0 == 7 ? 5 : Float($0 % 5) - 2) }  // tie: the first keeps its sign
+        values += (0..<32).map { $0 == 0 ? Float.leastNonzeroMagnitude : 0 }     // d underflows to -0
+        values += (0..<32).map { $0 == 30 ? 65520 * 8 : -1 }                      // d overflows f16
+        let reference = Q4_0Codec.encodeReference(values)
+        var swift = [UInt8](repeating: 0, count: reference.count)
+        values.withUnsafeBufferPointer { s in swift.withUnsafeMutableBytes { Q4_0Codec.encode(s, into: $0) } }
+        XCTAssertEqual(swift, reference)
+        var badBlocks = 0
+        for b in 0..<values.count / 32 {
+            let h = UInt16(reference[b * 18]) | UInt16(reference[b * 18 + 1]) << 8
+            if h & 0x7C00 == 0x7C00 { badBlocks += 1 } else { XCTAssertNil(Quantizer.overflow(Array(values[b * 32..<(b + 1) * 32]), to: .Q4_0)) }
+        }
+        XCTAssertGreaterThan(badBlocks, 3)
+        for portable in [false, true] {
+            for offset in [0, 3] {
+                let src = fkBytes(values, offset: offset)
+                var dst = [UInt8](repeating: 0xEE, count: reference.count)
+                let bad = src.withUnsafeBytes { s in
+                    dst.withUnsafeMutableBytes { FastKernels.q4_0(s.baseAddress! + offset, $0.baseAddress!, blocks: values.count / 32, portable: portable) }
+                }
+                XCTAssertEqual(bad, badBlocks, "portable \(portable)")
+                let block = (0..<values.count / 32).first { dst[$0 * 18..<($0 + 1) * 18] != reference[$0 * 18..<($0 + 1) * 18] }
+                XCTAssertNil(block, "portable \(portable), offset \(offset): block \(block ?? -1)")
+            }
+        }
+    }
+
     func testPortableKernelsMatchGGUFPyVectors() throws {
         let vectors = QuantVectors.shared
         XCTAssertFalse(vectors.cases.isEmpty)
@@ -154,6 +183,11 @@ final class FastKernelTests: XCTestCase {
                 var got = [UInt8](repeating: 0, count: want.count)
                 src.withUnsafeBytes { s in got.withUnsafeMutableBytes { _ = FastKernels.q8_0(s.baseAddress!, $0.baseAddress!, blocks: c.input.count / 32, portable: true) } }
                 XCTAssertEqual(got, want, "\(c.name) Q8_0")
+            }
+            if let want = c.encoded["Q4_0"] {
+                var got = [UInt8](repeating: 0, count: want.count)
+                src.withUnsafeBytes { s in got.withUnsafeMutableBytes { _ = FastKernels.q4_0(s.baseAddress!, $0.baseAddress!, blocks: c.input.count / 32, portable: true) } }
+                XCTAssertEqual(got, want, "\(c.name) Q4_0")
             }
             if let want = c.encoded["F16"] {
                 var got = [UInt8](repeating: 0, count: want.count)

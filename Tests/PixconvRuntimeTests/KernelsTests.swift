@@ -26,11 +26,11 @@ final class KernelsTests: XCTestCase {
         for row in 0..<3 { XCTAssertEqual(a[(row * dim)..<((row + 1) * dim)].reduce(0, +), 1, accuracy: 1e-4) }
         a = x; b = x
         Kernels.geluTanh(&a)
-        b.withUnsafeMutableBufferPointer { KernelsReference.geluTanh($0.baseAddress!, range: 0..<(rows * dim)) }
+        b.withUnsafeMutableBufferPointer { KernelsReference.geluTanh($0.baseAddress!, 0..<(rows * dim)) }
         XCTAssertEqual(a, b)
         a = x; b = x
         Kernels.silu(&a)
-        b.withUnsafeMutableBufferPointer { KernelsReference.silu($0.baseAddress!, range: 0..<(rows * dim)) }
+        b.withUnsafeMutableBufferPointer { KernelsReference.silu($0.baseAddress!, 0..<(rows * dim)) }
         XCTAssertEqual(a, b)
         // Known values (PyTorch: F.gelu(x, approximate="tanh"), F.silu).
         var g: [Float] = [-3, -1, 0, 0.5, 2]

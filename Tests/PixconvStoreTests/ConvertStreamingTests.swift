@@ -57,6 +57,59 @@ final class ConvertStreamingTests: XCTestCase {
         }
     }
 
+    func testSafetensorsStoreRecordsDigestWhileHasherFollowsTheConverter() throws {
+        let input = csFixture("transformer-f16.safetensors")
+        let folder = NSTemporaryDirectory() + "pixconv-cs-st-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let dit = try XCTUnwrap(try ModelInput(path: input).components().first { $0.kind == .transformer })
+        for type in ["q8_0", "f16", "f32"] {
+            var options = ConvertOptions()
+            options.type = type
+            let output = folder + "/\(type).gguf"
+            _ = try Converter.run(inputs: [input], output: output, options: options)
+            let store = try PixconvStore(path: output)
+            XCTAssertNil(store.verifyAll(), type)
+            // `sha256sum fixtures/readers/transformer-f16.safetensors` (GNU coreutils 9.1).
+            XCTAssertTrue(try XCTUnwrap(store.sources).contains("069713d744aa5e112d212a8045db0ed2416e12c8205a5a07cde37a7a30ab8d97"))
+            for tensor in dit.tensors {
+                let stored = try store.data(for: StoreNames.stored(tensor.name, prefix: "dit."))
+                XCTAssertEqual(stored.withBytes { Array($0) }, try XCTUnwrap(csReference(try tensor.floats(), as: stored.info.dtype)),
+                               "\(type) \(tensor.name)")
+            }
+        }
+    }
+
+    func testHasherFollowsInOrderReadsAndFallsBackOutOfOrder() throws {
+        let input = csFixture("transformer-f16.safetensors")
+        let digest = "069713d744aa5e112d212a8045db0ed2416e12c8205a5a07cde37a7a30ab8d97"
+        let file = try MappedFile(path: input)
+        func piece(_ r: Range<Int>) -> TensorData {
+            TensorData(info: TensorInfo(name: "x", dtype: .U8, shape: [r.count], byteCount: r.count), owner: file, bytes: file.slice(r))
+        }
+        // In order to the end, then an out-of-order read in the middle of another run.
+        let inOrder = try SourceHasher(files: [input])
+        for r in [1000..<5000, 5000..<9000, 20000..<70000] {
+            XCTAssertTrue(inOrder.follow(piece(r)))
+            inOrder.consumed(file.slice(r))
+        }
+        XCTAssertEqual(try inOrder.wait().map(\.hex), [digest])
+        let outOfOrder = try SourceHasher(files: [input])
+        XCTAssertTrue(outOfOrder.follow(piece(30000..<40000)))
+        outOfOrder.consumed(file.slice(30000..<40000))
+        XCTAssertFalse(outOfOrder.follow(piece(100..<200)))
+        XCTAssertFalse(outOfOrder.follow(piece(50000..<60000)))
+        XCTAssertEqual(try outOfOrder.wait().map(\.hex), [digest])
+        // Bytes of another mapping: not followed.
+        let other = try SourceHasher(files: [input])
+        XCTAssertFalse(other.follow(TensorData(info: TensorInfo(name: "x", dtype: .U8, shape: [4], byteCount: 4), copying: [1, 2, 3, 4])))
+        XCTAssertEqual(try other.wait().map(\.hex), [digest])
+        // Cancelled before the converter's first read: the hasher stops and `wait` throws.
+        let cancelled = try SourceHasher(files: [input])
+        cancelled.cancel()
+        XCTAssertThrowsError(try cancelled.wait())
+    }
+
     func testHashingMatchesKnownDigestsAndStops() throws {
         let empty = NSTemporaryDirectory() + "pixconv-cs-empty-\(getpid())"
         FileManager.default.createFile(atPath: empty, contents: Data())

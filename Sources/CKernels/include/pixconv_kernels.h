@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 /* Conversion kernels for pixconv, bit-exact with the Swift references in Sources/PixconvQuant
-   (HalfPrecision.f16Bits, HalfPrecision.decodeF16, Q8_0Codec.encode). Inputs are little-endian
+   (HalfPrecision.f16Bits, HalfPrecision.decodeF16, Q8_0Codec.encode, Q4_0Codec.encode). Inputs are little-endian
    f32 / f16 bytes at any alignment. Each kernel picks an AVX2 + F16C path at run time when the CPU
    has it; the `_portable` variants are plain C and are what other CPUs run. */
 
@@ -25,5 +25,10 @@ void pixconv_f16_to_f32_portable(const void *src, float *dst, size_t count);
    Returns how many blocks got a non-finite f16 scale (an inf/NaN in the block, or |max| too large). */
 size_t pixconv_q8_0_encode(const void *src, void *dst, size_t blocks);
 size_t pixconv_q8_0_encode_portable(const void *src, void *dst, size_t blocks);
+
+/* `blocks` ggml Q4_0 blocks (32 f32 in, 18 bytes out) as gguf-py 0.19.0 Q4_0.quantize_blocks.
+   Returns how many blocks got a non-finite f16 scale. */
+size_t pixconv_q4_0_encode(const void *src, void *dst, size_t blocks);
+size_t pixconv_q4_0_encode_portable(const void *src, void *dst, size_t blocks);
 
 #endif
