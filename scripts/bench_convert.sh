@@ -23,26 +23,7 @@ res=$out/out
 mkdir -p "$res"
 nice=${NICE:-10}  # the same niceness for pixconv as for the Python side
 
-# Runs "$@" (a /usr/bin/time command line) in the background and samples the timed process's
-# RssAnon and RssFile (/proc/PID/status, every 0.1 s) into $res/rss.txt as "ANON_KB FILE_KB":
-# file-backed pages (a memory-mapped input) count in /usr/bin/time's %M, anonymous ones are the
-# program's own allocations.
-sampled() {
-  "$@" &
-  local tp=$! child="" a=0 f=0 x y
-  while kill -0 "$tp" 2>/dev/null; do
-    [ -n "$child" ] || child=$(pgrep -P "$tp" | head -1 || true)
-    if [ -n "$child" ]; then
-      read -r x y < <(awk '/^RssAnon/{a=$2} /^RssFile/{f=$2} END{print a+0, f+0}' \
-        "/proc/$child/status" 2>/dev/null || echo "0 0")
-      [ "${x:-0}" -gt "$a" ] && a=$x
-      [ "${y:-0}" -gt "$f" ] && f=$y
-    fi
-    sleep 0.1
-  done
-  echo "$a $f" > "$res/rss.txt"
-  wait "$tp"
-}
+source "$(dirname "$0")/bench_lib.sh"
 st=$out/transformer/diffusion_pytorch_model.safetensors
 pth=$out/PixArt-XL-2-512x512.pth
 [ -f "$pth" ] && [ -f "$st" ] || nice -n 10 "$py" scripts/make_fullsize_checkpoint.py --out "$out"
