@@ -23,7 +23,7 @@ res=$out/out
 mkdir -p "$res"
 nice=${NICE:-10}  # the same niceness for pixconv as for the Python side
 
-source "$(dirname "$0")/bench_lib.sh"
+source scripts/bench_lib.sh  # the scripts run from the repository root (cd above)
 st=$out/transformer/diffusion_pytorch_model.safetensors
 pth=$out/PixArt-XL-2-512x512.pth
 [ -f "$pth" ] && [ -f "$st" ] || nice -n 10 "$py" scripts/make_fullsize_checkpoint.py --out "$out"

@@ -25,7 +25,7 @@ res=$out/out
 mkdir -p "$res"
 nice=${NICE:-10}  # the same niceness for pixconv as for the Python side
 
-source "$(dirname "$0")/bench_lib.sh"
+source scripts/bench_lib.sh  # the scripts run from the repository root (cd above)
 [ -f "$model/model_index.json" ] || nice -n 10 "$py" scripts/make_fullsize_pipeline.py --out "$out"
 
 if [ "${SKIP_DIFFUSERS:-0}" != 1 ] || [ ! -s "$res/diffusers.json" ]; then
