@@ -19,9 +19,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // Conversion kernels in C (AVX2/F16C chosen at run time, portable fallback), bit-exact with
+        // the Swift references in PixconvQuant; no FP contraction so that results match them.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+
         .target(name: "PixconvCore", dependencies: ["CZlib"]),
         .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"]),
-        .target(name: "PixconvQuant", dependencies: ["PixconvCore"]),
+        .target(name: "PixconvQuant", dependencies: ["PixconvCore", "CKernels"]),
         .target(
             name: "PixconvStore",
             dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", .product(name: "Crypto", package: "swift-crypto")]
@@ -37,7 +41,7 @@ let package = Package(
         ),
 
         .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders"]),
-        .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant"]),
+        .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
         .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore"]),
         .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),

@@ -8,6 +8,7 @@ Writes fixtures/image/ (deterministic):
   b.png        a.png with seeded noise and a shifted block (no text)
   b.rgb        b.png's pixels
   gray.png     the luminance of a as an 8-bit grayscale PNG; gray.rgb = PIL convert("RGB")
+  gray16.png   16-bit grayscale, samples = gray · 257 (so 8-bit scaling gives gray.rgb back)
   rgba.png     a.png with an opaque alpha channel (alpha 255 everywhere)
   expected.json
       psnr_uint8     skimage.metrics.peak_signal_noise_ratio(a, b, data_range=255)
@@ -54,6 +55,9 @@ def main():
     Image.fromarray(b, "RGB").save(os.path.join(OUT, "b.png"))
     gray = Image.fromarray(a, "RGB").convert("L")
     gray.save(os.path.join(OUT, "gray.png"))
+    # 16-bit grayscale with samples k·257, which any 16 → 8-bit scaling maps back to k.
+    gray16 = np.asarray(gray).astype(np.uint16) * 257
+    Image.fromarray(gray16).save(os.path.join(OUT, "gray16.png"))
     rgba = np.concatenate([a, np.full((H, W, 1), 255, np.uint8)], axis=2)
     Image.fromarray(rgba, "RGBA").save(os.path.join(OUT, "rgba.png"))
 

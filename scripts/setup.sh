@@ -11,10 +11,12 @@ out=${PIXCONV_OUT:-out}
 mkdir -p "$out"
 
 echo "== 1. inspect the bundled diffusers pipeline"
-"$bin" inspect fixtures/tiny-pixart-512 | head -8
+"$bin" inspect fixtures/tiny-pixart-512 > "$out/inspect.txt"
+sed -n '1,7p' "$out/inspect.txt"
 echo "== 2. convert it to a q8_0 store"
 "$bin" convert fixtures/tiny-pixart-512 -o "$out/tiny-pixart-512.q8_0.gguf" --type q8_0 --force
-"$bin" inspect "$out/tiny-pixart-512.q8_0.gguf" | sed -n '1,9p'
+"$bin" inspect "$out/tiny-pixart-512.q8_0.gguf" > "$out/inspect-store.txt"
+sed -n '1,8p' "$out/inspect-store.txt"
 echo "== 3. generate an image from the store"
 "$bin" generate --model "$out/tiny-pixart-512.q8_0.gguf" --prompt "a small cactus with a happy face in the sahara desert" \
   --seed 0 --steps 20 --height 32 --width 32 -o "$out/cactus.png"

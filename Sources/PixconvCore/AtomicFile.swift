@@ -17,6 +17,8 @@ public final class AtomicFile {
     private var committed = false
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 22
+    /// Pieces at least this large are written straight from the caller's memory (no copy).
+    private let directLimit = 1 << 18
     public private(set) var bytesWritten: Int = 0
 
     /// Starts writing `path`. Throws `.exists` if it exists and `replace` is false.
@@ -26,6 +28,7 @@ public final class AtomicFile {
         if !replace, access(path, F_OK) == 0 { throw FileError.exists(path: path) }
         let folder = AtomicFile.folder(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
+        AtomicFile.removeStaleTemporaries(folder: folder, base: base)
         var name = ""
         var descriptor: Int32 = -1
         for _ in 0..<16 {
@@ -55,8 +58,8 @@ public final class AtomicFile {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        if buffer.count + bytes.count > bufferLimit { try flush() }
-        if bytes.count >= bufferLimit {
+        if buffer.count + bytes.count > bufferLimit || bytes.count >= directLimit { try flush() }
+        if bytes.count >= directLimit {
             try writeAll(bytes)
         } else {
             buffer.append(contentsOf: bytes)
@@ -72,10 +75,32 @@ public final class AtomicFile {
         if count > 0 { try write([UInt8](repeating: 0, count: count)) }
     }
 
+    /// Replaces `bytes.count` already-written bytes at `offset` (e.g. a header whose checksums are
+    /// known only after the data). The range must lie inside what was written.
+    public func overwrite(_ bytes: [UInt8], at offset: Int) throws {
+        try flush()
+        precondition(offset >= 0 && offset + bytes.count <= bytesWritten, "overwrite outside the written range")
+        try bytes.withUnsafeBytes { raw in
+            guard var p = raw.baseAddress else { return }
+            var left = raw.count
+            var at = off_t(offset)
+            while left > 0 {
+                let n = pwrite(fd, p, left, at)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileError.write(path: path, errno: errno)
+                }
+                p += n
+                left -= n
+                at += off_t(n)
+            }
+        }
+    }
+
     private func flush() throws {
-        let pending = buffer
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in try writeAll(raw) }
         buffer.removeAll(keepingCapacity: true)
-        try pending.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in try writeAll(raw) }
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
@@ -119,6 +144,23 @@ public final class AtomicFile {
         if dir >= 0 {
             fsync(dir)
             close(dir)
+        }
+    }
+
+    /// Deletes `.<base>.pixconv-<pid>-<n>.tmp` files left in `folder` by writers that died (a
+    /// kill -9, a power cut): those whose process no longer exists.
+    static func removeStaleTemporaries(folder: String, base: String) {
+        guard let dir = opendir(folder) else { return }
+        defer { closedir(dir) }
+        let prefix = "." + base + ".pixconv-"
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            guard name.hasPrefix(prefix), name.hasSuffix(".tmp") else { continue }
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder + "/" + name) }
         }
     }
 

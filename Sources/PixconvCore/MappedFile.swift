@@ -34,7 +34,8 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
 
     public init(path: String) throws(FileError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused as not regular below).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw .open(path: path, errno: errno) }
         defer { close(fd) }  // the mapping outlives the descriptor
         var st = stat()
@@ -66,6 +67,27 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
             madvise(UnsafeMutableRawPointer(mutating: base), bytes.count, MADV_SEQUENTIAL)
         }
     }
+
+    /// Drops this process's copies of the pages holding `range` (a slice of `bytes`), rounded out
+    /// to whole pages and widened by `margin` bytes on each side (`madvise(MADV_DONTNEED)`). The
+    /// mapping stays valid: the file is read-only and privately mapped, so a later read faults the
+    /// same bytes back in from the page cache. Keeps a streaming reader's resident memory from
+    /// growing with the file; `margin` (e.g. `faultAroundMargin`) also drops the neighbouring
+    /// pages that the kernel maps along with a faulting one. Slices outside the mapping are ignored.
+    public func dropPages(of range: UnsafeRawBufferPointer, margin: Int = 0) {
+        guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0, start >= base,
+              start + range.count <= base + bytes.count, margin >= 0 else { return }
+        let page = MappedFile.pageSize
+        let lower = max(0, (start - base) - margin) / page * page
+        let upper = min(bytes.count, ((start - base) + range.count + margin + page - 1) / page * page)
+        madvise(UnsafeMutableRawPointer(mutating: base + lower), upper - lower, MADV_DONTNEED)
+    }
+
+    /// How far from a faulting page Linux maps other cached pages of the file ("fault-around",
+    /// 64 KiB by default), with room to spare.
+    public static let faultAroundMargin = 1 << 17
+
+    static let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
 
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }

@@ -112,20 +112,24 @@ public enum ImageMetrics {
     /// (d c b a | a b c d | d c b a).
     static func filter(_ x: [Double], width: Int, height: Int, kernel: [Double]) -> [Double] {
         let r = kernel.count / 2
+        // Source index of each tap position, −r ..< n + r, reflected once here instead of per tap.
+        let rowIndex = (-r..<height + r).map { reflect($0, height) * width }
+        let colIndex = (-r..<width + r).map { reflect($0, width) }
         var tmp = [Double](repeating: 0, count: x.count)
         for row in 0..<height {
             for col in 0..<width {
                 var acc = 0.0
-                for t in -r...r { acc += kernel[t + r] * x[reflect(row + t, height) * width + col] }
+                for t in 0..<kernel.count { acc += kernel[t] * x[rowIndex[row + t] + col] }
                 tmp[row * width + col] = acc
             }
         }
         var out = [Double](repeating: 0, count: x.count)
         for row in 0..<height {
+            let base = row * width
             for col in 0..<width {
                 var acc = 0.0
-                for t in -r...r { acc += kernel[t + r] * tmp[row * width + reflect(col + t, width)] }
-                out[row * width + col] = acc
+                for t in 0..<kernel.count { acc += kernel[t] * tmp[base + colIndex[col + t]] }
+                out[base + col] = acc
             }
         }
         return out

@@ -56,8 +56,9 @@ public enum PNGImage {
         try AtomicFile.write(bytes, to: path, replace: replace)
     }
 
-    /// Decodes any PNG libpng reads (gray, palette, 16-bit, alpha, …) to 8-bit sRGB RGB; alpha is
-    /// composited onto black. The chunk structure and every CRC are checked first.
+    /// Decodes any PNG libpng reads (gray, palette, 16-bit, alpha, …) to 8-bit sRGB RGB; 16-bit samples
+    /// are taken as sRGB-encoded and scaled to 8 bits, alpha is composited onto black, and a gAMA/cHRM
+    /// that differs from sRGB is converted by libpng. The chunk structure and every CRC are checked first.
     public static func decode(_ bytes: [UInt8], file: String = "<memory>") throws(ImageError)
         -> (rgb: [UInt8], width: Int, height: Int)
     {
@@ -80,6 +81,8 @@ public enum PNGImage {
                 return
             }
             image.format = png_uint_32(PNG_FORMAT_RGB)
+            // 16-bit samples are sRGB-encoded like 8-bit ones (libpng would otherwise assume linear light).
+            image.flags |= png_uint_32(PNG_IMAGE_FLAG_16BIT_sRGB)
             var rgb = [UInt8](repeating: 0, count: count)
             let ok = rgb.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
             guard ok != 0 else {

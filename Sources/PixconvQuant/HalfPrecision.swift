@@ -36,6 +36,34 @@ public enum HalfPrecision {
         floatToBFloat16Bits(x)
     }
 
+    /// Widens `count` little-endian f16 values from `src` into `dst`, bit-exact with
+    /// `halfBitsToFloat` (NaN payloads kept). Branch-free so that the loop vectorizes: the
+    /// exponent/mantissa bits shifted into f32 position and scaled by 2^112 give every finite value
+    /// (f16 subnormals included, exactly); all-ones exponents are patched to inf/NaN by a select.
+    public static func decodeF16(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        precondition(src.count >= count * 2 && dst.count >= count, "f16 sizes")
+        guard count > 0, let s = src.baseAddress, let d = dst.baseAddress else { return }
+        let scale = Float(bitPattern: 0x7780_0000)  // 2^112
+        for i in 0..<count {
+            let h = UInt32(UInt16(littleEndian: s.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+            let magnitude = (h & 0x7FFF) << 13
+            let finite = Float(bitPattern: magnitude) * scale
+            let special = magnitude | 0x7F80_0000  // inf or NaN with its payload
+            let bits = (h & 0x7C00) == 0x7C00 ? special : finite.bitPattern
+            d[i] = Float(bitPattern: bits | ((h & 0x8000) << 16))
+        }
+    }
+
+    /// Widens `count` little-endian bf16 values from `src` into `dst` (the top 16 bits of f32).
+    public static func decodeBF16(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        precondition(src.count >= count * 2 && dst.count >= count, "bf16 sizes")
+        guard count > 0, let s = src.baseAddress, let d = dst.baseAddress else { return }
+        for i in 0..<count {
+            let b = UInt16(littleEndian: s.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+            d[i] = Float(bitPattern: UInt32(b) << 16)
+        }
+    }
+
     /// Encodes `src` as little-endian f16 into `dst` (2 bytes per value).
     public static func encodeF16(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
         precondition(dst.count >= src.count * 2, "f16 destination too small")

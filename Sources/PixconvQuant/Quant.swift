@@ -47,13 +47,23 @@ public func dequantize(
     }
     switch dtype {
     case .F32:
+        #if _endian(little)
+        if count > 0, let s = src.baseAddress, let d = dst.baseAddress {
+            UnsafeMutableRawPointer(d).copyMemory(from: s, byteCount: count * 4)
+        }
+        #else
         for i in 0..<count { dst[i] = Float(bitPattern: src.readLE(i * 4, as: UInt32.self)) }
+        #endif
     case .F64:
         for i in 0..<count { dst[i] = Float(Double(bitPattern: src.readLE(i * 8, as: UInt64.self))) }
     case .F16:
-        for i in 0..<count { dst[i] = halfBitsToFloat(src.readLE(i * 2, as: UInt16.self)) }
+        #if _endian(little)
+        if count > 0, let s = src.baseAddress, let d = dst.baseAddress { FastKernels.f16ToF32(s, d, count: count) }
+        #else
+        HalfPrecision.decodeF16(src, count: count, into: dst)
+        #endif
     case .BF16:
-        for i in 0..<count { dst[i] = bfloat16BitsToFloat(src.readLE(i * 2, as: UInt16.self)) }
+        HalfPrecision.decodeBF16(src, count: count, into: dst)
     case .Q8_0:
         Q8_0Codec.decode(src, count: count, into: dst)
     case .Q4_0:

@@ -60,12 +60,57 @@ public enum Quantizer {
         case .F32:
             guard let out = dst.baseAddress else { return }
             for i in 0..<src.count { out.storeBytes(of: src[i].bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self) }
+        #if _endian(little)
+        case .F16:
+            if let s = src.baseAddress, let d = dst.baseAddress { FastKernels.f32ToF16(s, d, count: src.count) }
+        case .Q8_0:
+            if let s = src.baseAddress, let d = dst.baseAddress { FastKernels.q8_0(s, d, blocks: src.count / 32) }
+        case .Q4_0:
+            if let s = src.baseAddress, let d = dst.baseAddress { FastKernels.q4_0(s, d, blocks: src.count / 32) }
+        #else
         case .F16: HalfPrecision.encodeF16(src, into: dst)
-        case .BF16: HalfPrecision.encodeBF16(src, into: dst)
         case .Q8_0: Q8_0Codec.encode(src, into: dst)
         case .Q4_0: Q4_0Codec.encode(src, into: dst)
+        #endif
+        case .BF16: HalfPrecision.encodeBF16(src, into: dst)
         default: throw .unsupportedTarget(tensor: tensor, dtype: dtype)
         }
+    }
+
+    /// Encodes `count` little-endian f32 values read from raw bytes `src` (any alignment, e.g. a
+    /// file mapping) as `dtype` into `dst`, like `encode(_:rowLength:to:into:tensor:)`, without a
+    /// typed copy for F16, Q8_0 and Q4_0. Returns false when no value can have overflowed `dtype`;
+    /// true means `overflow(_:to:)` may find some (exact for F16, Q8_0 and Q4_0; BF16 always true).
+    public static func encode(
+        f32Bytes src: UnsafeRawBufferPointer, count: Int, rowLength: Int, to dtype: DType,
+        into dst: UnsafeMutableRawBufferPointer, tensor: String = ""
+    ) throws(QuantError) -> Bool {
+        guard count >= 0, src.count >= count * 4 else {
+            throw .sizeMismatch(tensor: tensor, expected: count * 4, actual: src.count)
+        }
+        guard targets.contains(dtype) else { throw .unsupportedTarget(tensor: tensor, dtype: dtype) }
+        guard rowLength > 0 ? count % rowLength == 0 : count == 0, rowLength % dtype.blockSize == 0 || count == 0
+        else { throw .badRowLength(tensor: tensor, rowLength: rowLength, blockSize: dtype.blockSize) }
+        guard let need = dtype.byteCount(elements: count), dst.count == need else {
+            throw .sizeMismatch(tensor: tensor, expected: dtype.byteCount(elements: count) ?? -1, actual: dst.count)
+        }
+        guard count > 0, let s = src.baseAddress, let d = dst.baseAddress else { return false }
+        #if _endian(little)
+        switch dtype {
+        case .F32:
+            d.copyMemory(from: s, byteCount: count * 4)
+            return false
+        case .F16: return FastKernels.f32ToF16(s, d, count: count) > 0
+        case .Q8_0: return FastKernels.q8_0(s, d, blocks: count / 32) > 0
+        case .Q4_0: return FastKernels.q4_0(s, d, blocks: count / 32) > 0
+        default: break
+        }
+        #endif
+        let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        defer { floats.deallocate() }
+        for i in 0..<count { floats[i] = Float(bitPattern: src.readLE(i * 4, as: UInt32.self)) }
+        try encode(UnsafeBufferPointer(floats), rowLength: rowLength, to: dtype, into: dst, tensor: tensor)
+        return dtype != .F32
     }
 
     /// Array convenience for `encode(_:rowLength:to:into:tensor:)`.

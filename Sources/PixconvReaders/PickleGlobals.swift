@@ -34,6 +34,7 @@ enum PickleGlobal: Equatable {
             "builtins.frozenset": .frozenset, "__builtin__.frozenset": .frozenset,
             "_codecs.encode": .codecsEncode,
             "torch.UntypedStorage": .storage(.U8, untyped: true),
+            "torch.storage.UntypedStorage": .storage(.U8, untyped: true),  // how torch.save spells it
         ]
         let storages: [(String, DType)] = [
             ("FloatStorage", .F32), ("DoubleStorage", .F64), ("HalfStorage", .F16), ("BFloat16Storage", .BF16),

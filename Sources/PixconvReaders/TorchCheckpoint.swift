@@ -37,6 +37,10 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
         case legacy(MappedFile, ranges: [String: Range<Int>])
     }
 
+    /// Largest deflated storage that is inflated into memory (torch itself writes storages stored,
+    /// which are mapped, never copied).
+    public static let maxInflatedStorage = 8 << 30
+
     private let byName: [String: Tensor]
     private let backend: Backend
     private let lock = NSLock()
@@ -66,7 +70,7 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
             let archive = try TorchCheckpoint.openArchive(file)
             let layout = try TorchCheckpoint.checkLayout(archive)
             let pickle = try archive.read(layout.dataPickle, limit: 1 << 30)
-            let result = try PickleMachine.run(pickle.bytes)
+            let result = try pickle.withBytes { try PickleMachine.run($0) }  // an inflated pickle lives in `pickle`
             root = result.value
             var dataEntries: [String: ZipEntry] = [:]
             for s in result.storages {
@@ -104,6 +108,16 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
         self.values = values.sorted { $0.name < $1.name }
     }
 
+    /// Whether `file` looks like a torch checkpoint (a legacy stream with its literal magic number,
+    /// or a zip whose records sit in one folder with a `data.pkl`). Reads only directory data; a
+    /// file that passes may still be refused by `init` (TorchScript, bad pickle, bad records).
+    public static func looksLikeCheckpoint(_ file: MappedFile) -> Bool {
+        if TorchLegacy.looksLegacy(file.bytes) { return true }
+        guard let archive = try? ZipArchive(file: file), let first = archive.entries.first,
+              let slash = first.name.firstIndex(of: "/") else { return false }
+        return archive.entry(named: first.name[..<slash] + "/data.pkl") != nil
+    }
+
     static func openArchive(_ file: MappedFile) throws -> ZipArchive {
         do {
             return try ZipArchive(file: file)
@@ -133,29 +147,32 @@ public final class TorchCheckpoint: TensorSource, @unchecked Sendable {  // immu
     /// tensor that uses them has been served once.
     private func storageBytes(_ key: String, servedTo name: String) throws -> ZipRecord {
         lock.lock()
-        defer { lock.unlock() }
-        let record: ZipRecord
-        if let cached = cache[key] {
+        let cached = cache[key]
+        lock.unlock()
+        // Read, CRC-check, inflate or swap outside the lock so that tensors load in parallel; two
+        // threads racing on one shared storage may both load it, and the first result is kept.
+        var record: ZipRecord
+        if let cached {
             record = cached
         } else {
-            var loaded: ZipRecord
             switch backend {
             case let .zip(archive, entries):
                 guard let entry = entries[key] else { throw TorchError.missingRecord(tensor: name, record: key) }
-                loaded = try archive.read(entry)
+                record = try archive.read(entry, limit: TorchCheckpoint.maxInflatedStorage)
             case let .legacy(file, ranges):
                 guard let range = ranges[key] else { throw TorchError.missingRecord(tensor: name, record: key) }
-                loaded = ZipRecord(owner: file, bytes: file.slice(range))
+                record = ZipRecord(owner: file, bytes: file.slice(range))
             }
             if isBigEndian, let itemSize = byName[name]?.ref.storage.dtype.blockBytes, itemSize > 1 {
-                loaded = TorchView.byteSwapped(loaded, itemSize: itemSize)
+                record = TorchView.byteSwapped(record, itemSize: itemSize)
             }
-            cache[key] = loaded
-            record = loaded
         }
+        lock.lock()
+        defer { lock.unlock() }
+        if let winner = cache[key] { record = winner } else { cache[key] = record }
         pendingReads[key]?.remove(name)
         if pendingReads[key]?.isEmpty ?? true, record.owner is HeapBuffer {
-            cache[key] = nil  // every user has had it once; a later read inflates again
+            cache[key] = nil  // every user has had it once; a later read loads it again
         }
         return record
     }

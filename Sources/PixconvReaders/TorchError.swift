@@ -9,6 +9,7 @@ public enum TorchError: Error, CustomStringConvertible, Equatable, Sendable {
     case recordSize(tensor: String, record: String, expected: Int, actual: Int)
     case viewOutOfStorage(tensor: String, record: String, needed: Int, available: Int)
     case sizeOverflow(tensor: String)
+    case overlappingView(tensor: String, record: String, bytes: Int, storageBytes: Int)
     case duplicateTensorName(String)
     case unknownTensor(String)
     case legacy(String)
@@ -25,6 +26,8 @@ public enum TorchError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .viewOutOfStorage(t, r, n, a):
             return "tensor \(t): view needs \(n) bytes of record \(r), which holds \(a)"
         case let .sizeOverflow(t): return "tensor \(t): size overflow"
+        case let .overlappingView(t, r, b, s):
+            return "tensor \(t): strides repeat elements of record \(r) into \(b) bytes, more than its \(s) (refused above 16 MiB)"
         case let .duplicateTensorName(n): return "torch checkpoint: two tensors named \(n)"
         case let .unknownTensor(n): return "no tensor named \(n)"
         case let .legacy(why): return "legacy torch checkpoint: \(why)"

@@ -51,7 +51,7 @@ extension TorchCheckpoint {
 
     static func smallText(_ archive: ZipArchive, _ entry: ZipEntry) throws -> String {
         let record = try archive.read(entry, limit: 64)
-        guard let text = PickleText.utf8(record.bytes) else { throw TorchError.badRecord(record: entry.name, reason: "not UTF-8") }
+        guard let text = record.withBytes({ PickleText.utf8($0) }) else { throw TorchError.badRecord(record: entry.name, reason: "not UTF-8") }
         return text
     }
 
@@ -85,12 +85,36 @@ extension TorchCheckpoint {
     /// Longest tensor or value name (bounds memory for deeply nested, long-keyed pickles).
     static let maxNameBytes = 4096
 
+    /// A dict key as Python's `str(key)` spells it (what `f"{prefix}.{k}"` produces).
     static func keyName(_ key: PickleValue) -> String {
         switch key {
         case let .string(s): return s
+        default: return pythonRepr(key)
+        }
+    }
+
+    /// Python's `repr` of a key-like value; containers other than tuples fall back to `summary`.
+    static func pythonRepr(_ value: PickleValue) -> String {
+        switch value {
+        case .none: return "None"
+        case let .bool(b): return b ? "True" : "False"
         case let .int(i): return String(i)
         case let .bigInt(s): return s
-        default: return key.summary
+        case let .float(d):
+            if d.isNaN { return "nan" }
+            if d.isInfinite { return d < 0 ? "-inf" : "inf" }
+            return String(d)
+        case let .string(s):
+            var out = "'"
+            for c in s {
+                if c == "\\" || c == "'" { out.append("\\") }
+                out.append(c)
+            }
+            return out + "'"
+        case let .tuple(items):
+            let parts = items.map { pythonRepr($0) }
+            return "(" + parts.joined(separator: ", ") + (parts.count == 1 ? ",)" : ")")
+        default: return value.summary
         }
     }
 }

@@ -4,6 +4,9 @@ import PixconvCore
 /// `_rebuild_tensor_v2` sets them): validation with checked arithmetic, contiguous slicing and
 /// gathering of non-contiguous views, byte swapping.
 enum TorchView {
+    /// Largest tensor whose strides repeat storage elements (stride 0 from `expand`) that is materialised.
+    static let maxRepeatedBytes = 16 << 20
+
     /// Checks one tensor against its storage and record and returns its `TensorInfo`:
     /// the record holds exactly numel × itemsize of the storage type, and the furthest element
     /// of the view (offset + Σ (size_i − 1)·stride_i) lies inside the storage (or legacy view).
@@ -26,6 +29,11 @@ enum TorchView {
         guard !o1, !o2, start <= recordSize, available <= recordSize - start else { throw TorchError.sizeOverflow(tensor: name) }
         guard end <= available else {
             throw TorchError.viewOutOfStorage(tensor: name, record: record, needed: end, available: available)
+        }
+        // Zero or overlapping strides (an `expand`ed tensor) repeat storage elements; materialising
+        // one is capped so that a tiny file cannot demand terabytes.
+        if byteCount > available, byteCount > maxRepeatedBytes {
+            throw TorchError.overlappingView(tensor: name, record: record, bytes: byteCount, storageBytes: available)
         }
         return info
     }
@@ -56,17 +64,20 @@ enum TorchView {
 
     /// The tensor's bytes from its (already little-endian) storage bytes.
     static func extract(_ info: TensorInfo, _ ref: PickleTensorRef, from storage: ZipRecord) throws -> TensorData {
-        let itemSize = ref.dtype.blockBytes
-        let base = (ref.storage.viewOffset * ref.storage.dtype.blockBytes) + ref.storageOffset * itemSize
-        if info.byteCount == 0 {
+        if info.byteCount == 0 {  // an empty view's offset is never used (nor validated)
             return TensorData(info: info, owner: storage.owner, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         }
+        // Validated by `validate`: the view start and the furthest element lie inside the record.
+        let itemSize = ref.dtype.blockBytes
+        let base = (ref.storage.viewOffset * ref.storage.dtype.blockBytes) + ref.storageOffset * itemSize
         if isContiguous(ref.shape, ref.stride) {
             let slice = UnsafeRawBufferPointer(rebasing: storage.bytes[base..<(base + info.byteCount)])
             return TensorData(info: info, owner: storage.owner, bytes: slice)
         }
+        // A size-1 dimension's stride is never stepped and may be anything (even huge): zero it.
+        let stride = zip(ref.shape, ref.stride).map { $0 == 1 ? 0 : $1 }
         let out = HeapBuffer(count: info.byteCount)
-        gather(storage.bytes, base: base, shape: ref.shape, stride: ref.stride, itemSize: itemSize, into: out.bytes)
+        gather(storage.bytes, base: base, shape: ref.shape, stride: stride, itemSize: itemSize, into: out.bytes)
         return TensorData(info: info, owner: out, bytes: UnsafeRawBufferPointer(out.bytes))
     }
 
@@ -117,6 +128,10 @@ enum TorchView {
 
     /// A byte-swapped copy of a big-endian storage (elements of `itemSize` bytes; a ragged tail is copied).
     static func byteSwapped(_ record: ZipRecord, itemSize: Int) -> ZipRecord {
+        withExtendedLifetime(record.owner) { swapCopy(record, itemSize: itemSize) }
+    }
+
+    private static func swapCopy(_ record: ZipRecord, itemSize: Int) -> ZipRecord {
         let out = HeapBuffer(count: record.bytes.count)
         let count = record.bytes.count / itemSize
         if let src = record.bytes.baseAddress {

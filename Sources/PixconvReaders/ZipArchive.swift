@@ -24,6 +24,11 @@ public struct ZipEntry: Sendable, Hashable {
 public struct ZipRecord: @unchecked Sendable {  // immutable bytes; `owner` keeps them alive
     public let owner: AnyObject
     public let bytes: UnsafeRawBufferPointer
+
+    /// Runs `body` on the bytes while `owner` is guaranteed alive.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(owner) { try body(bytes) }
+    }
 }
 
 /// A strict reader of zip archives held in a `MappedFile`.
@@ -31,7 +36,7 @@ public struct ZipRecord: @unchecked Sendable {  // immutable bytes; `owner` keep
 /// Follows APPNOTE.TXT 6.3 (end record, ZIP64 end record and locator, central directory, local
 /// headers) and Python's `zipfile._EndRecData`/`_RealGetContents` for archives with a prefix
 /// (offsets are shifted by the prefix length). Stricter than both, as `bad-inputs.md` §2.5 asks:
-/// no comment or trailing bytes, names checked, no duplicates, no overlapping entries, flags ⊆
+/// no comment or trailing bytes, no second end record in a prefix, names checked, no duplicates, no overlapping entries, flags ⊆
 /// {0x8, 0x800}, methods stored/deflated, local and central names equal, counts consistent.
 public final class ZipArchive: @unchecked Sendable {  // immutable after init
     public let file: MappedFile
@@ -165,12 +170,18 @@ public final class ZipArchive: @unchecked Sendable {  // immutable after init
             endOfDirectory = rec
             // The locator's offset is relative to the archive proper, like every other offset.
             let (prefixedSum, o1) = offset.addingReportingOverflow(size)
-            guard !o1, prefixedSum <= rec, Int(exactly: recordOffset) == prefixedSum
-            else { throw .badZip64("locator offset \(recordOffset) disagrees with the record at \(rec)") }
+            guard !o1, prefixedSum <= rec else { throw .centralDirectoryOutOfBounds(offset: offset, size: size) }
+            guard Int(exactly: recordOffset) == prefixedSum
+            else { throw .badZip64("locator offset \(recordOffset) disagrees with the record at \(prefixedSum)") }
         }
         let (cdEnd, o2) = offset.addingReportingOverflow(size)
         guard !o2, cdEnd <= endOfDirectory else { throw .centralDirectoryOutOfBounds(offset: offset, size: size) }
         let prefix = endOfDirectory - cdEnd
+        // Python's zipfile reads an archive behind a prefix; a prefix that holds another end record
+        // is a second archive, which other readers would pick instead (a parser differential).
+        if prefix >= 4 {
+            for i in 0...(prefix - 4) where b.readLE(i, as: UInt32.self) == endSignature { throw .twoEndRecords(offset: i) }
+        }
         // Every central entry takes at least 46 bytes.
         guard count <= size / 46 else { throw .countMismatch("\(count) entries cannot fit in \(size) bytes") }
         return Directory(start: offset + prefix, size: size, count: count, prefix: prefix)

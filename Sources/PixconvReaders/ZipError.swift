@@ -2,6 +2,7 @@
 public enum ZipError: Error, CustomStringConvertible, Equatable, Sendable {
     case noEndRecord
     case trailingBytes(count: Int)
+    case twoEndRecords(offset: Int)
     case commentNotAllowed(length: Int)
     case multiDisk
     case badZip64(String)
@@ -24,6 +25,7 @@ public enum ZipError: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case .noEndRecord: return "not a zip archive: no end-of-central-directory record"
         case let .trailingBytes(n): return "zip: \(n) trailing bytes after the end record"
+        case let .twoEndRecords(o): return "zip: a second end record at \(o) (archives concatenated)"
         case let .commentNotAllowed(n): return "zip: archive comment of \(n) bytes not allowed"
         case .multiDisk: return "zip: multi-disk archives are not supported"
         case let .badZip64(why): return "zip: bad zip64 end record: \(why)"

@@ -1,9 +1,14 @@
+import Dispatch
+import Foundation
+
 /// PyTorch `nn.Conv2d` with stride 1, dilation 1, one group, a square kernel and zero padding, on one
 /// image at a time: x[C_in, H, W] → y[C_out, H + 2p − k + 1, W + 2p − k + 1].
 ///
 /// The fast path lowers the convolution to one matrix product per band of output rows (im2col, then
 /// `Kernels.gemm`), so the scratch matrix stays near `scratchFloats` floats even at 1024² pixels;
-/// 1×1 convolutions without padding multiply the input directly. `Conv2d.reference` is the plain
+/// 1×1 convolutions without padding multiply the input directly. The input can be read through a
+/// `ConvInput` transform (a folded GroupNorm + SiLU, or nearest ×2 upsampling), applied band by band,
+/// so the VAE never stores the normalised or upsampled activation. `Conv2d.reference` is the plain
 /// direct convolution the tests compare it with.
 public struct Conv2d: Sendable {
     public let inChannels: Int
@@ -15,8 +20,8 @@ public struct Conv2d: Sendable {
     /// [C_out] or nil.
     public let bias: [Float]?
 
-    /// Upper bound (in floats) on the im2col scratch matrix; at least one output row is always lowered.
-    public static let scratchFloats = 1 << 23
+    /// Upper bound (in floats) on the im2col scratch matrix (64 MiB); at least one output row is always lowered.
+    public static let scratchFloats = 1 << 24
 
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
@@ -44,61 +49,95 @@ public struct Conv2d: Sendable {
 
     /// x[C_in, height, width] → y[C_out, height', width'] (see `outputSize`).
     public func callAsFunction(_ x: [Float], height: Int, width: Int) -> [Float] {
-        apply(x, height: height, width: width, scratchFloats: Conv2d.scratchFloats)
+        forward(x, height: height, width: width)
     }
 
     /// `callAsFunction` with an explicit im2col budget (tests use tiny ones to force many row bands).
     func apply(_ x: [Float], height: Int, width: Int, scratchFloats: Int) -> [Float] {
+        forward(x, height: height, width: width, scratchFloats: scratchFloats)
+    }
+
+    /// The convolution of `input` applied to x[C_in, height, width] (its size before any upsampling).
+    func forward(
+        _ x: [Float], height: Int, width: Int, input: ConvInput = .plain, scratchFloats: Int = Conv2d.scratchFloats
+    ) -> [Float] {
+        let (ih, iw) = input.upsample2x ? (2 * height, 2 * width) : (height, width)
+        let (oh, ow) = outputSize(height: ih, width: iw)
+        var y = [Float](repeating: 0, count: outChannels * max(oh, 0) * max(ow, 0))
+        forward(x, height: height, width: width, input: input, addingTo: &y, scratchFloats: scratchFloats)
+        return y
+    }
+
+    /// out[C_out, height', width'] += conv(input(x)) + bias — a residual added without another buffer.
+    func forward(
+        _ x: [Float], height: Int, width: Int, input: ConvInput = .plain, addingTo out: inout [Float],
+        scratchFloats: Int = Conv2d.scratchFloats
+    ) {
         precondition(x.count == inChannels * height * width, "conv2d input size")
-        let (oh, ow) = outputSize(height: height, width: width)
+        let (ih, iw) = input.upsample2x ? (2 * height, 2 * width) : (height, width)
+        let (oh, ow) = outputSize(height: ih, width: iw)
         precondition(oh > 0 && ow > 0, "conv2d output would be empty")
         let plane = oh * ow
-        var y = [Float](repeating: 0, count: outChannels * plane)
-        y.withUnsafeMutableBufferPointer { yp in
+        precondition(out.count == outChannels * plane, "conv2d output size")
+        out.withUnsafeMutableBufferPointer { yp in
             if let bias {
                 for o in 0..<outChannels {
                     let v = bias[o]
-                    for i in 0..<plane { yp[o * plane + i] = v }
+                    for i in 0..<plane { yp[o * plane + i] += v }
                 }
             }
             let depth = inChannels * kernelSize * kernelSize
             weight.withUnsafeBufferPointer { wp in
                 x.withUnsafeBufferPointer { xp in
-                    if kernelSize == 1 && padding == 0 {
+                    if kernelSize == 1 && padding == 0 && input.isPlain {
                         Kernels.gemm(transA: false, transB: false, m: outChannels, n: plane, k: inChannels,
                                      a: wp.baseAddress!, lda: inChannels, b: xp.baseAddress!, ldb: plane,
                                      beta: 1, c: yp.baseAddress!, ldc: plane)
                         return
                     }
                     let band = max(1, min(oh, scratchFloats / max(depth * ow, 1)))
+                    let bandRows = min(band + kernelSize - 1, ih)
+                    var rows = [Float](repeating: 0, count: inChannels * bandRows * iw)
                     var col = [Float](repeating: 0, count: depth * band * ow)
-                    col.withUnsafeMutableBufferPointer { cp in
-                        var r0 = 0
-                        while r0 < oh {
-                            let rows = min(band, oh - r0)
-                            im2col(xp, height: height, width: width, outWidth: ow, firstRow: r0, rows: rows, into: cp)
-                            Kernels.gemm(transA: false, transB: false, m: outChannels, n: rows * ow, k: depth,
-                                         a: wp.baseAddress!, lda: depth, b: cp.baseAddress!, ldb: rows * ow,
-                                         beta: 1, c: yp.baseAddress! + r0 * ow, ldc: plane)
-                            r0 += rows
+                    rows.withUnsafeMutableBufferPointer { rp in
+                        col.withUnsafeMutableBufferPointer { cp in
+                            var r0 = 0
+                            while r0 < oh {
+                                let count = min(band, oh - r0)
+                                // Input rows [lo, hi) feed output rows [r0, r0 + count).
+                                let lo = min(max(0, r0 - padding), ih)
+                                let hi = max(lo, min(ih, r0 + count + kernelSize - 1 - padding))
+                                // Channels are independent: each core reads and lowers its own range.
+                                Conv2d.parallelRanges(inChannels, work: depth * count * ow) { channels in
+                                    input.read(xp, channels: channels, height: height, width: width,
+                                               rows: lo..<hi, into: rp, rowsPerChannel: bandRows)
+                                    im2col(rp, channels: channels, rowsPerChannel: bandRows, firstInputRow: lo,
+                                           inputRows: hi - lo, inputWidth: iw, outWidth: ow, firstRow: r0,
+                                           rows: count, into: cp)
+                                }
+                                Kernels.gemm(transA: false, transB: false, m: outChannels, n: count * ow, k: depth,
+                                             a: wp.baseAddress!, lda: depth, b: cp.baseAddress!, ldb: count * ow,
+                                             beta: 1, c: yp.baseAddress! + r0 * ow, ldc: plane)
+                                r0 += count
+                            }
                         }
                     }
                 }
             }
         }
-        return y
     }
 
     /// Lowers output rows [firstRow, firstRow + rows) into col[(ci·k + ky)·k + kx, (r − firstRow)·ow + ox]
-    /// = x[ci, r + ky − p, ox + kx − p], zero outside the image.
+    /// = input[ci, r + ky − p, ox + kx − p], zero outside the image. `band` holds input rows
+    /// [firstInputRow, firstInputRow + inputRows) of each channel, `rowsPerChannel` rows apart.
     private func im2col(
-        _ x: UnsafeBufferPointer<Float>, height: Int, width: Int, outWidth ow: Int, firstRow: Int, rows: Int,
-        into col: UnsafeMutableBufferPointer<Float>
+        _ band: UnsafeMutableBufferPointer<Float>, channels: Range<Int>, rowsPerChannel: Int, firstInputRow: Int, inputRows: Int,
+        inputWidth width: Int, outWidth ow: Int, firstRow: Int, rows: Int, into col: UnsafeMutableBufferPointer<Float>
     ) {
         let n = rows * ow
         let k = kernelSize
-        for ci in 0..<inChannels {
-            let plane = ci * height * width
+        for ci in channels {
+            let plane = ci * rowsPerChannel * width
             for ky in 0..<k {
                 for kx in 0..<k {
                     let rowBase = ((ci * k + ky) * k + kx) * n
@@ -107,19 +146,25 @@ public struct Conv2d: Sendable {
                     let hi = max(min(ow, width + padding - kx), lo)
                     for r in 0..<rows {
                         let dst = rowBase + r * ow
-                        let iy = firstRow + r + ky - padding
-                        if iy < 0 || iy >= height {
+                        let iy = firstRow + r + ky - padding - firstInputRow
+                        if iy < 0 || iy >= inputRows {
                             for ox in 0..<ow { col[dst + ox] = 0 }
                             continue
                         }
                         for ox in 0..<lo { col[dst + ox] = 0 }
                         let src = plane + iy * width + kx - padding
-                        for ox in lo..<hi { col[dst + ox] = x[src + ox] }
+                        for ox in lo..<hi { col[dst + ox] = band[src + ox] }
                         for ox in hi..<ow { col[dst + ox] = 0 }
                     }
                 }
             }
         }
+    }
+
+    /// Runs `body` on contiguous ranges covering 0..<count, one per core, or on the whole range at once
+    /// when `work` (elements touched) is too small to be worth the threads.
+    static func parallelRanges(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        Kernels.parallelRanges(count, work: work, body)
     }
 
     /// Direct convolution, one output at a time, accumulated in Double: the reference `callAsFunction` is tested against.
@@ -152,3 +197,6 @@ public struct Conv2d: Sendable {
         return y
     }
 }
+
+/// The body of one `Conv2d.parallelRanges` call. Each part writes disjoint ranges of the caller's
+/// buffers, and `concurrentPerform` returns only after every part has finished.

@@ -35,11 +35,36 @@ public struct GroupNorm: Sendable {
 
     /// Normalises x[C, spatial] in place; with `silu`, applies x·σ(x) to the result.
     public func callAsFunction(_ x: inout [Float], spatial: Int, silu: Bool = false) {
+        let (scale, shift) = channelAffine(x, spatial: spatial)
+        x.withUnsafeMutableBufferPointer { p in
+            for c in 0..<channels {
+                let a = scale[c], b = shift[c]
+                let base = c * spatial
+                if silu {
+                    for i in base..<base + spatial {
+                        let v = p[i] * a + b
+                        p[i] = v / (1 + expf(-v))
+                    }
+                } else {
+                    for i in base..<base + spatial { p[i] = p[i] * a + b }
+                }
+            }
+        }
+    }
+
+    /// The normalisation of x[C, spatial] folded into per-channel factors, y = x·scale[c] + shift[c]
+    /// with scale = γ/√(var + eps) and shift = β − mean·scale (PyTorch's CPU kernel uses the same form).
+    public func channelAffine(_ x: [Float], spatial: Int) -> (scale: [Float], shift: [Float]) {
         precondition(x.count == channels * spatial, "group norm input size")
         let perGroup = channels / groups
         let count = Double(perGroup * spatial)
-        x.withUnsafeMutableBufferPointer { p in
-            for g in 0..<groups {
+        var scale = [Float](repeating: 0, count: channels)
+        var shift = [Float](repeating: 0, count: channels)
+        x.withUnsafeBufferPointer { p in
+            scale.withUnsafeMutableBufferPointer { sp in
+            shift.withUnsafeMutableBufferPointer { tp in
+            Conv2d.parallelRanges(groups, work: x.count) { range in
+            for g in range {
                 let start = g * perGroup * spatial
                 let end = start + perGroup * spatial
                 var sum = 0.0
@@ -52,20 +77,34 @@ public struct GroupNorm: Sendable {
                 }
                 let inv = 1 / (squares / count + Double(eps)).squareRoot()
                 for c in g * perGroup..<(g + 1) * perGroup {
-                    // y = (x − mean)·inv·γ + β = x·a + b
-                    let a = Float(inv * Double(weight[c]))
-                    let b = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
-                    let base = c * spatial
-                    if silu {
-                        for i in base..<base + spatial {
-                            let v = p[i] * a + b
-                            p[i] = v / (1 + expf(-v))
-                        }
-                    } else {
-                        for i in base..<base + spatial { p[i] = p[i] * a + b }
-                    }
+                    sp[c] = Float(inv * Double(weight[c]))
+                    tp[c] = Float(Double(bias[c]) - mean * inv * Double(weight[c]))
+                }
+            }
+            }
+            }
+            }
+        }
+        return (scale, shift)
+    }
+
+    /// Plain GroupNorm, one group at a time, straight from the formula (the reference the tests use).
+    public static func reference(
+        _ x: [Float], spatial: Int, groups: Int, weight: [Float], bias: [Float], eps: Float
+    ) -> [Float] {
+        let channels = weight.count, perGroup = weight.count / groups
+        var y = x
+        for g in 0..<groups {
+            let values = (g * perGroup * spatial..<(g + 1) * perGroup * spatial).map { Double(x[$0]) }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            for c in g * perGroup..<min((g + 1) * perGroup, channels) {
+                for i in c * spatial..<(c + 1) * spatial {
+                    let n = (Double(x[i]) - mean) / (variance + Double(eps)).squareRoot()
+                    y[i] = Float(n * Double(weight[c]) + Double(bias[c]))
                 }
             }
         }
+        return y
     }
 }

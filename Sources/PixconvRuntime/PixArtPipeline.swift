@@ -57,6 +57,9 @@ public final class PixArtPipeline {
         let hidden = try encoder.encode(batch: tokens)
         let positive = (hidden: hidden[hidden.count - 1], mask: tokens[tokens.count - 1].mask.map(Float.init))
         let negative = doGuidance ? (hidden: hidden[0], mask: tokens[0].mask.map(Float.init)) : nil
+        // The text encoder is done: drop its mapped pages so they do not stay resident through
+        // the denoising loop (T5-XXL is gigabytes even quantized).
+        components.textEncoder.releasePages()
 
         // Latents: one CPU generator per image, seeds seed, seed+1, … (diffusers `randn_tensor` with a list).
         let images = request.count
@@ -120,7 +123,8 @@ public final class PixArtPipeline {
             progress(index + 1, scheduler.timesteps.count)
         }
 
-        // Decode and post-process.
+        // Decode and post-process; the transformer's pages are no longer needed.
+        components.transformer.releasePages()
         let decoder = try VAEDecoder(config: components.vaeConfig, weights: components.vae)
         var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW)
         var outSize = (height: latentH * factor, width: latentW * factor)

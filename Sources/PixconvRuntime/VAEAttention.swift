@@ -24,6 +24,8 @@ struct VAEAttention {
 
     /// Queries per score block: 1024 × 16384 floats = 64 MiB at 1024² pixels.
     let queryChunk: Int
+    /// Upper bound on one score block, for images larger than 1024².
+    static let scoreFloats = 1 << 24
 
     /// `weights`: a scope such as `decoder.mid_block.attentions.0`.
     init(weights: Weights, channels: Int, groups: Int, eps: Float = 1e-6, queryChunk: Int = 1024) throws {
@@ -59,7 +61,8 @@ struct VAEAttention {
         let vT = project(t, weight: wv, bias: bv, n: n)
         t = []
         let scale = 1 / Float(c).squareRoot()
-        let chunk = min(queryChunk, n)
+        // At most `queryChunk` queries and at most `VAEAttention.scoreFloats` scores per block.
+        let chunk = max(1, min(queryChunk, n, VAEAttention.scoreFloats / n))
         var o = [Float](repeating: 0, count: n * c)  // tokens[N, C]
         var scores = [Float](repeating: 0, count: chunk * n)
         var q0 = 0

@@ -35,19 +35,23 @@ struct VAEResnetBlock2D {
 
     /// x[C_in, H, W] → [C_out, H, W]
     func callAsFunction(_ x: [Float], height: Int, width: Int) -> [Float] {
+        var y = x
+        apply(&y, height: height, width: width)
+        return y
+    }
+
+    /// x[C_in, H, W] → [C_out, H, W] in place. The normalised activations are never stored: each
+    /// GroupNorm + SiLU is folded into the next convolution's input (`ConvInput.affine`), and conv2
+    /// adds into the residual buffer, so the peak is about two activations of this block.
+    func apply(_ x: inout [Float], height: Int, width: Int) {
         let spatial = height * width
-        var h = x
-        norm1(&h, spatial: spatial, silu: true)
-        h = conv1(h, height: height, width: width)
-        norm2(&h, spatial: spatial, silu: true)
-        h = conv2(h, height: height, width: width)
-        let residual = shortcut.map { $0(x, height: height, width: width) } ?? x
-        h.withUnsafeMutableBufferPointer { hp in
-            residual.withUnsafeBufferPointer { rp in
-                for i in 0..<hp.count { hp[i] = rp[i] + hp[i] }
-            }
-        }
-        return h
+        let n1 = norm1.channelAffine(x, spatial: spatial)
+        let h = conv1.forward(x, height: height, width: width,
+                              input: .affine(scale: n1.scale, shift: n1.shift, silu: true))
+        if let shortcut { x = shortcut(x, height: height, width: width) }
+        let n2 = norm2.channelAffine(h, spatial: spatial)
+        conv2.forward(h, height: height, width: width, input: .affine(scale: n2.scale, shift: n2.shift, silu: true),
+                      addingTo: &x)
     }
 }
 
@@ -64,13 +68,12 @@ struct VAEUpsample2D {
                           kernelSize: 3, padding: 1)
     }
 
-    /// x[C, H, W] → [C, 2H, 2W]
+    /// x[C, H, W] → [C, 2H, 2W]; the upsampled tensor is read band by band, never stored.
     func callAsFunction(_ x: [Float], height: Int, width: Int) -> [Float] {
-        conv(VAEUpsample2D.nearest2x(x, channels: channels, height: height, width: width),
-             height: 2 * height, width: 2 * width)
+        conv.forward(x, height: height, width: width, input: .upsampled)
     }
 
-    /// Nearest-neighbour ×2 (`F.interpolate(scale_factor=2.0, mode="nearest")`).
+    /// Nearest-neighbour ×2 (`F.interpolate(scale_factor=2.0, mode="nearest")`), materialised (for tests).
     static func nearest2x(_ x: [Float], channels: Int, height: Int, width: Int) -> [Float] {
         let ow = 2 * width
         var y = [Float](repeating: 0, count: channels * 4 * height * width)

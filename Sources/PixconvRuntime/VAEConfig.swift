@@ -1,3 +1,5 @@
+import Foundation
+
 /// Configuration of a diffusers `AutoencoderKL` (its `vae/config.json`); only the decoder side is used.
 ///
 /// Matches diffusers `models/autoencoders/autoencoder_kl.py::AutoencoderKL.__init__` defaults. Keys this
@@ -63,6 +65,15 @@ public struct VAEConfig: Codable, Sendable, Equatable {
         scalingFactor = try c.decodeIfPresent(Float.self, forKey: .scalingFactor) ?? d.scalingFactor
         usePostQuantConv = try c.decodeIfPresent(Bool.self, forKey: .usePostQuantConv) ?? d.usePostQuantConv
         midBlockAddAttention = try c.decodeIfPresent(Bool.self, forKey: .midBlockAddAttention) ?? d.midBlockAddAttention
+    }
+
+    /// Parses a `vae/config.json`; `file` names it in errors.
+    public init(json: [UInt8], file: String = "vae/config.json") throws {
+        do {
+            self = try JSONDecoder().decode(VAEConfig.self, from: Data(json))
+        } catch {
+            throw RuntimeError.invalidInput("\(file): bad vae config: \(error)")
+        }
     }
 
     /// The sd-vae-ft-ema configuration used by every PixArt-α checkpoint (reference §5).

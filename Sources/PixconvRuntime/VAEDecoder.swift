@@ -1,3 +1,5 @@
+import PixconvReaders
+
 /// The decoder half of diffusers `AutoencoderKL` in f32: `autoencoder_kl.py::_decode` (post_quant_conv)
 /// followed by `vae.py::Decoder.forward`:
 ///
@@ -20,6 +22,9 @@ public final class VAEDecoder: Sendable {
     let upBlocks: [VAEUpBlock]
     let normOut: GroupNorm
     let convOut: Conv2d
+
+    /// Largest output image, in pixels (8192²); activations then take up to C × 256 MiB.
+    public static let maxPixels = 1 << 26
 
     /// One `UpDecoderBlock2D`: resnets then an optional upsampler.
     struct VAEUpBlock {
@@ -71,6 +76,18 @@ public final class VAEDecoder: Sendable {
                              outChannels: config.outChannels, kernelSize: 3, padding: 1)
     }
 
+    /// The decoder of a diffusers `vae/` component (its `config.json` and weights).
+    public convenience init(component: DiffusersComponent) throws {
+        guard let json = component.configBytes else {
+            throw RuntimeError.missingComponent("\(component.folder): vae config.json")
+        }
+        guard let source = component.weights else {
+            throw RuntimeError.missingComponent("\(component.folder): vae weights")
+        }
+        try self.init(config: try VAEConfig(json: json, file: component.configPath ?? component.folder),
+                      weights: Weights(source))
+    }
+
     /// Decodes raw denoiser latents (B, latent_channels, height, width), dividing them by
     /// `scaling_factor` first, exactly as `PixArtAlphaPipeline` calls `vae.decode(latents / scaling_factor)`.
     /// Returns (B, out_channels, height·f, width·f), f = `config.vaeScaleFactor`, not yet clamped.
@@ -83,8 +100,7 @@ public final class VAEDecoder: Sendable {
         let (perImage, o2) = cells.multipliedReportingOverflow(by: config.latentChannels)
         let (total, o3) = perImage.multipliedReportingOverflow(by: batch)
         let (pixels, o4) = cells.multipliedReportingOverflow(by: f * f)
-        let (outPerImage, o5) = pixels.multipliedReportingOverflow(by: max(config.outChannels, config.blockOutChannels[0]))
-        guard !(o1 || o2 || o3 || o4 || o5), outPerImage < 1 << 40 else {
+        guard !(o1 || o2 || o3 || o4), pixels <= VAEDecoder.maxPixels else {
             throw RuntimeError.invalidInput("vae decode: size \(batch)×\(height)×\(width) is too large")
         }
         guard latents.count == total else {
@@ -107,18 +123,18 @@ public final class VAEDecoder: Sendable {
         var h = height, w = width
         var x = postQuantConv.map { $0(z, height: h, width: w) } ?? z
         x = convIn(x, height: h, width: w)
-        x = midResnets[0](x, height: h, width: w)
+        midResnets[0].apply(&x, height: h, width: w)
         if let midAttention { x = midAttention(x, spatial: h * w) }
-        x = midResnets[1](x, height: h, width: w)
+        midResnets[1].apply(&x, height: h, width: w)
         for block in upBlocks {
-            for resnet in block.resnets { x = resnet(x, height: h, width: w) }
+            for resnet in block.resnets { resnet.apply(&x, height: h, width: w) }
             if let up = block.upsampler {
                 x = up(x, height: h, width: w)
                 h *= 2
                 w *= 2
             }
         }
-        normOut(&x, spatial: h * w, silu: true)
-        return convOut(x, height: h, width: w)
+        let norm = normOut.channelAffine(x, spatial: h * w)
+        return convOut.forward(x, height: h, width: w, input: .affine(scale: norm.scale, shift: norm.shift, silu: true))
     }
 }

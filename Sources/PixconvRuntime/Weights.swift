@@ -51,3 +51,15 @@ public struct Weights: @unchecked Sendable {  // TensorSource implementations ar
         return try dequantizeToFloat(try source.data(for: full))
     }
 }
+
+extension Weights {
+    /// Drops this process's resident copies of the mapped pages behind every tensor under this
+    /// scope (`madvise(MADV_DONTNEED)`); they are read back from the page cache if used again.
+    /// Tensors that are not file-backed are left alone.
+    public func releasePages() {
+        for info in source.tensors where info.name.hasPrefix(prefix) {
+            guard let data = try? source.data(for: info.name), let file = data.owner as? MappedFile else { continue }
+            file.dropPages(of: data.bytes)
+        }
+    }
+}

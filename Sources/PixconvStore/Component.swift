@@ -76,6 +76,20 @@ public struct PlannedTensor: @unchecked Sendable {  // the source is immutable a
         self.shape = shape
     }
 
+    /// The tensor's bytes in its source type, without copying (for a fused source, the part's
+    /// contiguous slice), described by `name`-free source info with this tensor's shape.
+    public func data() throws -> TensorData {
+        let data = try source.data(for: sourceName)
+        guard data.info.dtype.isFloatingPoint else {
+            throw ConvertError.notFloatingPoint(tensor: sourceName, dtype: data.info.dtype)
+        }
+        guard parts > 1 else { return data }
+        let size = data.bytes.count / parts
+        let slice = UnsafeRawBufferPointer(rebasing: data.bytes[(part * size)..<((part + 1) * size)])
+        let info = TensorInfo(name: sourceName, dtype: data.info.dtype, shape: shape, byteCount: size)
+        return TensorData(info: info, owner: data.owner, bytes: slice)
+    }
+
     /// The tensor's values as f32 (the slice for a fused source).
     public func floats() throws -> [Float] {
         let data = try source.data(for: sourceName)

@@ -21,6 +21,8 @@ public final class GGUFWriter {
     public private(set) var tensorCRC32s: [UInt32] = []
 
     private let file: AtomicFile
+    private let kvsAlignmentAdded: Bool
+    private let patchCRCKey: String?
     private var current = 0  // index of the tensor being written
     private var writtenInCurrent = 0
     private var crc: UInt32 = 0
@@ -60,48 +62,10 @@ public final class GGUFWriter {
             throw fail("'\(k)' must be a uint32 key to hold the header CRC")
         }
 
-        var header: [UInt8] = []
-        GGUFWriter.put(UInt32(0x4655_4747), &header)
-        GGUFWriter.put(UInt32(3), &header)
-        GGUFWriter.put(UInt64(tensors.count), &header)
-        GGUFWriter.put(UInt64(kvs.count), &header)
-        var crcValueAt: Int?
-        for (key, value) in kvs {
-            GGUFWriter.putString(key, &header)
-            GGUFWriter.put(value.type.rawValue, &header)
-            if key == patchCRCKey {
-                crcValueAt = header.count
-                GGUFWriter.put(UInt32(0), &header)
-            } else {
-                GGUFWriter.putValue(value, &header)
-            }
-        }
-        var seenNames = Set<String>()
-        var offset = 0
-        for t in tensors {
-            guard !t.name.isEmpty, t.name.utf8.count < 64 else { throw fail("tensor name '\(t.name)' must be 1…63 bytes") }
-            guard seenNames.insert(t.name).inserted else { throw fail("duplicate tensor '\(t.name)'") }
-            guard t.shape.count <= 4 else { throw fail("tensor '\(t.name)' has \(t.shape.count) dims (at most 4)") }
-            guard let typeID = GGMLType.id(of: t.dtype) else { throw fail("tensor '\(t.name)': GGUF cannot hold \(t.dtype)") }
-            guard let n = elementCount(t.shape), (t.shape.last ?? 1) % t.dtype.blockSize == 0,
-                  let size = t.dtype.byteCount(elements: n), size == t.byteCount
-            else { throw fail("tensor '\(t.name)': shape \(t.shape) does not fit \(t.dtype) in \(t.byteCount) bytes") }
-            GGUFWriter.putString(t.name, &header)
-            GGUFWriter.put(UInt32(t.shape.count), &header)
-            for d in t.shape.reversed() { GGUFWriter.put(UInt64(d), &header) }
-            GGUFWriter.put(typeID, &header)
-            GGUFWriter.put(UInt64(offset), &header)
-            guard let padded = GGUFWriter.padded(size, alignment) else { throw fail("tensor '\(t.name)' too large") }
-            let (next, o) = offset.addingReportingOverflow(padded)
-            guard !o else { throw fail("tensors too large") }
-            offset = next
-        }
-        guard let start = GGUFWriter.padded(header.count, alignment) else { throw fail("header too large") }
-        header += [UInt8](repeating: 0, count: start - header.count)
-        if let at = crcValueAt {
-            let value = crc32(header)
-            withUnsafeBytes(of: value.littleEndian) { for i in 0..<4 { header[at + i] = $0[i] } }
-        }
+        let (header, start, offset) = try GGUFWriter.header(kvs: kvs, tensors: tensors, alignment: alignment,
+                                                            patchCRCKey: patchCRCKey, path: path)
+        self.kvsAlignmentAdded = kvs.count != metadata.count
+        self.patchCRCKey = patchCRCKey
         dataOffset = start
         let (total, o) = start.addingReportingOverflow(offset)
         guard !o else { throw fail("file too large") }
@@ -150,6 +114,69 @@ public final class GGUFWriter {
 
     /// Checks that every tensor is complete, then commits (fsync + rename). Nothing appears at
     /// `path` unless this succeeds.
+
+    /// The header bytes (padded to `alignment`) and the data offset.
+    static func header(
+        kvs: [(key: String, value: GGUFValue)], tensors: [TensorInfo], alignment: Int, patchCRCKey: String?, path: String
+    ) throws -> (bytes: [UInt8], dataOffset: Int, dataSize: Int) {
+        var header: [UInt8] = []
+        GGUFWriter.put(UInt32(0x4655_4747), &header)
+        GGUFWriter.put(UInt32(3), &header)
+        GGUFWriter.put(UInt64(tensors.count), &header)
+        GGUFWriter.put(UInt64(kvs.count), &header)
+        var crcValueAt: Int?
+        for (key, value) in kvs {
+            GGUFWriter.putString(key, &header)
+            GGUFWriter.put(value.type.rawValue, &header)
+            if key == patchCRCKey {
+                crcValueAt = header.count
+                GGUFWriter.put(UInt32(0), &header)
+            } else {
+                GGUFWriter.putValue(value, &header)
+            }
+        }
+        var seenNames = Set<String>()
+        var offset = 0
+        for t in tensors {
+            guard !t.name.isEmpty, t.name.utf8.count < 64 else { throw StoreError.badWriterInput(file: path, reason: "tensor name '\(t.name)' must be 1…63 bytes") }
+            guard seenNames.insert(t.name).inserted else { throw StoreError.badWriterInput(file: path, reason: "duplicate tensor '\(t.name)'") }
+            guard t.shape.count <= 4 else { throw StoreError.badWriterInput(file: path, reason: "tensor '\(t.name)' has \(t.shape.count) dims (at most 4)") }
+            guard let typeID = GGMLType.id(of: t.dtype) else { throw StoreError.badWriterInput(file: path, reason: "tensor '\(t.name)': GGUF cannot hold \(t.dtype)") }
+            guard let n = elementCount(t.shape), (t.shape.last ?? 1) % t.dtype.blockSize == 0,
+                  let size = t.dtype.byteCount(elements: n), size == t.byteCount
+            else { throw StoreError.badWriterInput(file: path, reason: "tensor '\(t.name)': shape \(t.shape) does not fit \(t.dtype) in \(t.byteCount) bytes") }
+            GGUFWriter.putString(t.name, &header)
+            GGUFWriter.put(UInt32(t.shape.count), &header)
+            for d in t.shape.reversed() { GGUFWriter.put(UInt64(d), &header) }
+            GGUFWriter.put(typeID, &header)
+            GGUFWriter.put(UInt64(offset), &header)
+            guard let padded = GGUFWriter.padded(size, alignment) else { throw StoreError.badWriterInput(file: path, reason: "tensor '\(t.name)' too large") }
+            let (next, o) = offset.addingReportingOverflow(padded)
+            guard !o else { throw StoreError.badWriterInput(file: path, reason: "tensors too large") }
+            offset = next
+        }
+        guard let start = GGUFWriter.padded(header.count, alignment) else { throw StoreError.badWriterInput(file: path, reason: "header too large") }
+        header += [UInt8](repeating: 0, count: start - header.count)
+        if let at = crcValueAt {
+            let value = crc32(header)
+            withUnsafeBytes(of: value.littleEndian) { for i in 0..<4 { header[at + i] = $0[i] } }
+        }
+        return (header, start, offset)
+    }
+
+    /// Rewrites the header in place with new values for some keys (same types and sizes: e.g. a
+    /// checksum array filled in after the data), before `finish()`.
+    public func rewriteHeader(metadata: [(key: String, value: GGUFValue)]) throws {
+        var kvs = metadata
+        if kvsAlignmentAdded { kvs.append(("general.alignment", .uint32(UInt32(alignment)))) }
+        let (bytes, start, _) = try GGUFWriter.header(kvs: kvs, tensors: tensors, alignment: alignment,
+                                                      patchCRCKey: patchCRCKey, path: path)
+        guard start == dataOffset else {
+            throw StoreError.writerState(file: path, reason: "rewritten header changes size (\(start) ≠ \(dataOffset))")
+        }
+        try file.overwrite(bytes, at: 0)
+    }
+
     public func finish() throws {
         guard !finished else { return }
         guard current == tensors.count else {

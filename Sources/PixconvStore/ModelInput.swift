@@ -44,11 +44,10 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
 
     public init(path: String) throws {
         self.path = path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw FileError.open(path: path, errno: ENOENT)
-        }
-        if isDirectory.boolValue {
+        // stat, not FileManager.fileExists: a symlink loop or a permission problem is reported as such.
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw FileError.open(path: path, errno: errno) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
             var options = DiffusersFolder.Options()
             options.includeTorchWeights = true
             let folder = try DiffusersFolder(path: path, options: options, openWeights: ModelInput.openWeights)
@@ -81,12 +80,14 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
         let metadata: [String: String], store: PixconvStore?
         let head = file.bytes.prefix(8)
         let torchMagic = head.starts(with: [0x50, 0x4B]) || head.first == 0x80
-        if head.starts(with: Array("GGUF".utf8)) {
+        if head.starts(with: Array("GGUF".utf8)) || path.hasSuffix(".gguf") {
             format = .gguf
             values = []
             metadata = [:]
             let gguf = try GGUFFile(path: path)
-            if gguf.value(StoreKeys.components) != nil {
+            // Any pixconv key makes it a store, so damage to one key name (say pixconv.components)
+            // cannot turn a store into a foreign GGUF that skips the store's checks and CRCs.
+            if gguf.metadata.contains(where: { $0.key.hasPrefix("pixconv.") }) {
                 let opened = try PixconvStore(path: path)
                 store = opened
                 parts = ModelInput.storeParts(opened)
@@ -101,7 +102,8 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             values = []
             metadata = [:]
             store = nil
-        } else if path.hasSuffix(".safetensors") || (!torchMagic && ModelInput.looksLikeSafetensors(file)) {
+        } else if path.hasSuffix(".safetensors") || (!torchMagic && !ModelInput.hasTorchExtension(path)
+                                                      && ModelInput.looksLikeSafetensors(file)) {
             let st = try SafetensorsFile(path: path)
             format = .safetensors
             parts = [Part(name: nil, source: st, configText: ModelInput.siblingConfig(of: path),
@@ -147,6 +149,12 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
         if path.hasSuffix(".json") { return try SafetensorsIndex(path: path) }
         if path.hasSuffix(".safetensors") { return try SafetensorsFile(path: path) }
         return try TorchCheckpoint(file: try MappedFile(path: path))
+    }
+
+    /// `.pt`, `.pth`, `.ckpt`: names only `torch.save` output carries (an empty or tiny file with
+    /// such a name is reported by the torch reader, not as a too-short safetensors header).
+    static func hasTorchExtension(_ path: String) -> Bool {
+        [".pt", ".pth", ".ckpt"].contains { path.hasSuffix($0) }
     }
 
     /// A safetensors file starts with a little-endian header length that fits the file, then `{`

@@ -48,42 +48,30 @@ public struct StoreWriteSummary: Sendable, Equatable {
 
 /// Writes a pixconv store: a GGUF v3 file with the pixconv metadata and a CRC-32 per tensor.
 ///
-/// Two passes over the tensors (`formats/store.md` "Checksums"): the first only computes each
-/// tensor's CRC-32 (the CRC array lives in the header, before the data); the second writes the
-/// file and checks that every tensor produced the same bytes again, so an input that changes
-/// underneath the conversion, or a non-deterministic producer, is an error and no file appears.
+/// One pass over the tensors (`formats/store.md` "Checksums"): the CRC array lives in the header,
+/// before the data, so the header is written with zeros first and rewritten in place once every
+/// tensor's CRC-32 is known.
 public enum PixconvStoreWriter {
     /// Produces tensor `index` (described by `info`) by calling `sink` with its bytes, in order, in
-    /// any number of pieces. Called twice per tensor.
+    /// any number of pieces. Called once per tensor.
     public typealias Producer = (_ index: Int, _ info: TensorInfo, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
 
     /// Writes `tensors` (names with their component prefix, in the order they will be stored) and
-    /// `manifest` to `path` crash-safely.
+    /// `manifest` to `path` crash-safely. `finalManifest`, when given, is asked for the manifest
+    /// once every tensor is written, and the header is rewritten with it: metadata known only at
+    /// the end (input digests computed alongside) must then encode to the same header size.
     @discardableResult
     public static func write(
-        to path: String, manifest: StoreManifest, tensors: [TensorInfo], replace: Bool = true, produce: Producer
+        to path: String, manifest: StoreManifest, tensors: [TensorInfo], replace: Bool = true,
+        finalManifest: (() throws -> StoreManifest)? = nil, produce: Producer
     ) throws -> StoreWriteSummary {
         try validate(path: path, manifest: manifest, tensors: tensors)
 
-        // Pass 1: CRCs.
-        var crcs: [UInt32] = []
-        crcs.reserveCapacity(tensors.count)
-        for (i, info) in tensors.enumerated() {
-            var crc: UInt32 = 0
-            var count = 0
-            try produce(i, info) { bytes in
-                crc = crc32(bytes, continuing: crc)
-                count += bytes.count
-            }
-            guard count == info.byteCount else {
-                throw StoreError.tensorSizeMismatch(file: path, tensor: info.name, expected: info.byteCount, actual: count)
-            }
-            crcs.append(crc)
-        }
-
-        // Pass 2: the file.
+        // One pass: the header goes first with zeroed checksums, the data streams while its CRC-32s
+        // are computed, then the header is rewritten in place with them (same size) before the
+        // file is published. The temporary file is never visible under the target name.
         let writer = try GGUFWriter(
-            path: path, metadata: metadata(manifest, crcs: crcs), tensors: tensors,
+            path: path, metadata: metadata(manifest, crcs: [UInt32](repeating: 0, count: tensors.count)), tensors: tensors,
             alignment: StoreKeys.storeAlignment, replace: replace, patchCRCKey: StoreKeys.headerCRC32)
         for (i, info) in tensors.enumerated() {
             var sent = 0
@@ -98,10 +86,9 @@ public enum PixconvStoreWriter {
             guard sent == info.byteCount else {
                 throw StoreError.tensorSizeMismatch(file: path, tensor: info.name, expected: info.byteCount, actual: sent)
             }
-            guard writer.tensorCRC32s.count > i, writer.tensorCRC32s[i] == crcs[i] else {
-                throw StoreError.producerChanged(file: path, tensor: info.name)
-            }
         }
+        let crcs = writer.tensorCRC32s
+        try writer.rewriteHeader(metadata: metadata(try finalManifest?() ?? manifest, crcs: crcs))
         try writer.finish()
         return StoreWriteSummary(path: path, totalSize: writer.totalSize, tensorCRC32s: crcs)
     }

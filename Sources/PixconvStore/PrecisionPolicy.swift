@@ -27,7 +27,8 @@ public struct PrecisionPolicy: Sendable, Equatable {
     public let keepF32: [String]
     public static let smallTensorLimit = 1024
     public static let targets: [String: DType] = ["f32": .F32, "f16": .F16, "bf16": .BF16, "q8_0": .Q8_0, "q4_0": .Q4_0]
-    static let embeddingParts = ["relative_attention_bias", "pos_embed", "y_embedding", "embed_tokens"]
+    /// `rel_attn_bias` is the store's abbreviation of `relative_attention_bias` (`StoreNames`).
+    static let embeddingParts = ["relative_attention_bias", "rel_attn_bias", "pos_embed", "y_embedding", "embed_tokens"]
 
     /// `target` must be F32, F16, BF16, Q8_0 or Q4_0.
     public init(target: DType, keepF32: [String] = []) throws(StoreError) {

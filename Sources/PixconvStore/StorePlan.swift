@@ -20,22 +20,24 @@ public struct StoreTensorPlan: Sendable, Equatable {
 }
 
 extension PrecisionPolicy {
-    /// Plans every tensor of one component's source: store name with the component prefix, type
-    /// by this policy, byte count checked. Throws when a store name would exceed 63 bytes, a
+    /// Plans every tensor of one component's source: store name (`StoreNames.stored`, component
+    /// prefix, long segments abbreviated), type by this policy, byte count checked. Throws when a store name would exceed 63 bytes, a
     /// shape has more than 4 dims, or GGUF cannot hold the type.
     public func plan(component: String, tensors: [TensorInfo]) throws -> [StoreTensorPlan] {
         guard StoreKeys.isValidComponent(component) else {
             throw StoreError.badWriterInput(file: "", reason: "bad component name '\(component)'")
         }
         return try tensors.map { t in
-            let name = component + "." + t.name
-            guard name.utf8.count < 64 else {
+            // Rules see the full diffusers key; the stored name abbreviates long segments (StoreNames).
+            let fullKey = component + "." + t.name
+            let name = StoreNames.stored(t.name, prefix: component + ".")
+            guard name.utf8.count <= StoreNames.maxLength else {
                 throw StoreError.badWriterInput(file: "", reason: "store name '\(name)' is longer than 63 bytes")
             }
             guard t.shape.count <= 4 else {
                 throw StoreError.badWriterInput(file: "", reason: "tensor '\(t.name)' has \(t.shape.count) dims (GGUF holds 4)")
             }
-            let (dtype, reason) = decide(name: name, shape: t.shape, source: t.dtype)
+            let (dtype, reason) = decide(name: fullKey, shape: t.shape, source: t.dtype)
             guard GGMLType.id(of: dtype) != nil else {
                 throw StoreError.badWriterInput(file: "", reason: "tensor '\(t.name)': GGUF cannot hold \(dtype.rawValue)")
             }

@@ -115,9 +115,10 @@ struct InspectReport: Encodable {
     }
 
     var text: String {
-        var out = "\(path): \(format)\n"
+        // Names, keys and values come from the file: escaped so each stays on its line (terminalSafe).
+        var out = "\(terminalSafe(path)): \(format)\n"
         for component in components {
-            let label = component.name.map { "[\($0)] " } ?? ""
+            let label = component.name.map { "[\(terminalSafe($0))] " } ?? ""
             if let kind = component.kind {
                 out += "  \(label)\(InspectReport.describe(kind))\n"
             } else if component.hasTokenizer {
@@ -130,22 +131,23 @@ struct InspectReport: Encodable {
             out += "store: pixconv \(store.pixconvVersion)"
             out += ", types " + store.storedTypes.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             out += "\n"
-            if let policy = store.precisionPolicy { out += "precision policy: \(policy)\n" }
+            if let policy = store.precisionPolicy { out += "precision policy: \(terminalSafe(policy))\n" }
         }
-        let nameWidth = min(72, tensors.map(\.name.count).max() ?? 0)
+        let nameWidth = min(72, tensors.map { terminalSafe($0.name).count }.max() ?? 0)
         out += "tensors (\(tensorCount)):\n"
         for t in tensors {
-            let name = t.name.padding(toLength: max(nameWidth, t.name.count), withPad: " ", startingAt: 0)
+            let safeName = terminalSafe(t.name)
+            let name = safeName.padding(toLength: max(nameWidth, safeName.count), withPad: " ", startingAt: 0)
             let dtype = t.dtype.padding(toLength: 5, withPad: " ", startingAt: 0)
             out += "  \(name)  \(dtype)  [\(t.shape.map(String.init).joined(separator: ", "))]  \(t.bytes)\n"
         }
         if !values.isEmpty {
             out += "values:\n"
-            for (k, v) in values.sorted(by: { $0.key < $1.key }) { out += "  \(k) = \(v)\n" }
+            for (k, v) in values.sorted(by: { $0.key < $1.key }) { out += "  \(terminalSafe(k)) = \(terminalSafe(v))\n" }
         }
         if !metadata.isEmpty {
             out += "metadata:\n"
-            for (k, v) in metadata.sorted(by: { $0.key < $1.key }) { out += "  \(k) = \(v)\n" }
+            for (k, v) in metadata.sorted(by: { $0.key < $1.key }) { out += "  \(terminalSafe(k)) = \(terminalSafe(v))\n" }
         }
         out += "total: \(tensorCount) tensors, \(parameters) parameters, \(bytes) bytes\n"
         return out
@@ -160,7 +162,7 @@ struct InspectReport: Encodable {
             if let h = p.headCount { text += ", heads \(h)" }
             if let s = p.sampleSize { text += ", sample size \(s)" }
             text += p.multiScale ? ", multi-scale (1024-MS micro-conditions)" : ", single-scale"
-            if !kind.prefix.isEmpty { text += ", under \"\(kind.prefix)\"" }
+            if !kind.prefix.isEmpty { text += ", under \"\(terminalSafe(kind.prefix))\"" }
             return text
         case .t5Encoder:
             guard let t = kind.t5 else { return "T5 encoder" }

@@ -100,7 +100,7 @@ struct Verify: ParsableCommand {
             try printJSON(["stores": reports])
         } else {
             for r in reports {
-                print(r.ok ? "\(r.path): ok (\(r.tensors) tensors, every CRC-32 matches)" : "\(r.path): DAMAGED: \(r.damage ?? "")")
+                print(terminalSafe(r.ok ? "\(r.path): ok (\(r.tensors) tensors, every CRC-32 matches)" : "\(r.path): DAMAGED: \(r.damage ?? "")"))
             }
         }
         if reports.contains(where: { !$0.ok }) { throw CheckFailed(description: "") }

@@ -36,8 +36,11 @@ enum PixconvVersion {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data(("pixconv: " + message + "\n").utf8))
+    FileHandle.standardError.write(Data(("pixconv: " + terminalSafe(message) + "\n").utf8))
 }
+
+// A file-size limit (ulimit -f) must surface as an EFBIG write error, not kill the process.
+signal(SIGXFSZ, SIG_IGN)
 
 let command: ParsableCommand
 do {

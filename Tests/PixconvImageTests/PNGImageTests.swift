@@ -58,6 +58,9 @@ final class PNGImageTests: XCTestCase {
         XCTAssertEqual(try PNGImage.read(path: dir + "gray.png").rgb,
                        Array(try Data(contentsOf: URL(fileURLWithPath: dir + "gray.rgb"))))
         XCTAssertEqual(try PNGImage.read(path: dir + "rgba.png").rgb, a.rgb)
+        // 16-bit samples k·257 come back as k (sRGB-encoded, scaled; not treated as linear light).
+        XCTAssertEqual(try PNGImage.read(path: dir + "gray16.png").rgb,
+                       Array(try Data(contentsOf: URL(fileURLWithPath: dir + "gray.rgb"))))
     }
 
     func testTruncatedFilesThrow() throws {

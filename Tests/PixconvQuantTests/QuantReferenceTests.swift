@@ -138,3 +138,26 @@ final class QuantReferenceTests: XCTestCase {
         XCTAssertEqual(try TensorEncoder.stream(data, to: .Q4_0) { _ in }?.count, 32)  // 1e6/8 > 65504
     }
 }
+
+/// The vectorizable f16 / bf16 decoders against the scalar conversions of PixconvCore, for every
+/// 16-bit pattern.
+final class HalfDecodeTests: XCTestCase {
+    func testDecodersMatchScalarConversionsForAllPatterns() {
+        let patterns = (0...UInt16.max).map { $0 }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(patterns.count * 2)
+        for h in patterns { bytes += [UInt8(h & 0xFF), UInt8(h >> 8)] }
+        var f16 = [Float](repeating: 0, count: patterns.count)
+        var bf16 = [Float](repeating: 0, count: patterns.count)
+        bytes.withUnsafeBytes { src in
+            f16.withUnsafeMutableBufferPointer { HalfPrecision.decodeF16(src, count: patterns.count, into: $0) }
+            bf16.withUnsafeMutableBufferPointer { HalfPrecision.decodeBF16(src, count: patterns.count, into: $0) }
+        }
+        XCTAssertTrue(f16.map(\.bitPattern) == patterns.map { halfBitsToFloat($0).bitPattern })
+        XCTAssertTrue(bf16.map(\.bitPattern) == patterns.map { bfloat16BitsToFloat($0).bitPattern })
+        // Independent of PixconvCore for the non-NaN patterns: Swift's own Float16 → Float.
+        for h in patterns where !Float16(bitPattern: h).isNaN {
+            XCTAssertEqual(f16[Int(h)].bitPattern, Float(Float16(bitPattern: h)).bitPattern, "f16 \(h)")
+        }
+    }
+}

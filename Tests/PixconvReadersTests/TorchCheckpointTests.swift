@@ -54,6 +54,15 @@ func torchTestCheckpoint(_ pickle: [UInt8], records: [(String, [UInt8])] = [], f
     return z.build()
 }
 
+/// Results written from several threads.
+final class TorchTestResults: @unchecked Sendable {  // every access holds `lock`
+    private let lock = NSLock()
+    private var storage: [String]
+    init(count: Int) { storage = [String](repeating: "", count: count) }
+    func set(_ i: Int, _ v: String) { lock.lock(); storage[i] = v; lock.unlock() }
+    var values: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
 final class TorchCheckpointTests: XCTestCase {
     static let readers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("fixtures/readers")
@@ -129,6 +138,24 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertThrowsError(try c.data(for: "nope")) { XCTAssertEqual($0 as? TorchError, .unknownTensor("nope")) }
     }
 
+    /// Tensors sharing one storage, read from several threads at once (inflated and byte-swapped
+    /// storages are cached and evicted concurrently), give the same bytes as serial reads.
+    func testConcurrentReads() throws {
+        for name in ["deflated.pt", "big-endian.pt", "views.pt"] {
+            let path = Self.readers.appendingPathComponent(name).path
+            let serial = try TorchCheckpoint(path: path)
+            let expected = try serial.tensors.map { try serial.data(for: $0.name).withBytes { torchSHA256($0) } }
+            let shared = try TorchCheckpoint(path: path)
+            let names = shared.tensors.map(\.name)
+            let results = TorchTestResults(count: names.count * 4)
+            DispatchQueue.concurrentPerform(iterations: names.count * 4) { i in
+                let digest = (try? shared.data(for: names[i % names.count]).withBytes { torchSHA256($0) }) ?? "error"
+                results.set(i, digest)
+            }
+            for i in 0..<(names.count * 4) { XCTAssertEqual(results.values[i], expected[i % names.count], "\(name) \(names[i % names.count])") }
+        }
+    }
+
     func testPixArtLayout() throws {
         let c = try TorchCheckpoint(path: Self.readers.appendingPathComponent("pixart-original.pth").path)
         XCTAssertEqual(c.format, .zip(folder: "pixart-original", prefixLength: 0))
@@ -144,6 +171,59 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(c.tensors, [TensorInfo(name: "w", dtype: .F32, shape: [2, 2], byteCount: 16)])
         // Elements at 1 + i·1 + j·2: [[1, 3], [2, 4]].
         XCTAssertEqual(try c.data(for: "w").withBytes { Array($0) }, floats([1, 3, 2, 4]))
+    }
+
+    /// `_rebuild_tensor_v3` on an untyped storage (how torch.save writes uint16/uint32/float8 tensors).
+    func testRebuildTensorV3() throws {
+        var t = TPK.global("torch._utils", "_rebuild_tensor_v3") + [TPK.MARK]
+        t += [TPK.MARK] + TPK.str("storage") + TPK.global("torch.storage", "UntypedStorage") + TPK.str("0") + TPK.str("cpu") + TPK.int(12)
+        t += [TPK.TUPLE, TPK.BINPERSID] + TPK.int(0) + TPK.tuple([2, 3]) + TPK.tuple([1, 2]) + [TPK.NEWFALSE]
+        t += TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE] + TPK.global("torch", "uint16") + [TPK.TUPLE, TPK.REDUCE]
+        let record = [UInt16](0..<6).flatMap { TorchTestZip.le16(Int($0)) }
+        let c = try open(torchTestCheckpoint(TPK.proto() + TPK.dict([("u", t)]) + [TPK.STOP], records: [("0", record)]))
+        XCTAssertEqual(c.tensors, [TensorInfo(name: "u", dtype: .U16, shape: [2, 3], byteCount: 12)])
+        // Element (i, j) sits at i + 2j: [[0, 2, 4], [1, 3, 5]].
+        XCTAssertEqual(try c.data(for: "u").withBytes { Array($0) }, [0, 2, 4, 1, 3, 5].flatMap { TorchTestZip.le16($0) })
+    }
+
+    /// `module.state_dict()` pickles an OrderedDict with `_metadata` through BUILD; keys that are not
+    /// strings are named as Python's `str()` spells them.
+    func testStateDictMetadataAndKeyNames() throws {
+        let tensor = TPK.tensor(key: "0", numel: 1, shape: [1], stride: [1])
+        var p = TPK.proto() + TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE, TPK.MARK]
+        p += TPK.str("w") + tensor
+        p += TPK.tuple([1, 2]) + tensor
+        p += [TPK.NONE, TPK.EMPTY_DICT] + [0x47] + TorchTestZip.le(Double(2.5).bitPattern.byteSwapped, 8) + tensor + [TPK.SETITEM]
+        p += [TPK.SETITEMS] + TPK.dict([("_metadata", TPK.dict([("", TPK.dict([("version", TPK.int(1))]))]))]) + [TPK.BUILD, TPK.STOP]
+        let c = try open(torchTestCheckpoint(p, records: [("0", floats([1]))]))
+        XCTAssertEqual(c.tensors.map(\.name), ["(1, 2)", "None.2.5", "w"])
+        XCTAssertEqual(c.values.count, 0)
+    }
+
+    /// `byteorder` "big": storages are swapped element by element, by the storage's item size.
+    func testBigEndianStorages() throws {
+        func be(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).reversed().map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        func le(_ v: Int, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        let p = TPK.proto() + TPK.dict([
+            ("s", TPK.tensor(key: "0", type: "ShortStorage", numel: 3, shape: [3], stride: [1])),
+            ("l", TPK.tensor(key: "1", type: "LongStorage", numel: 2, shape: [2], stride: [1])),
+            ("b", TPK.tensor(key: "2", type: "ByteStorage", numel: 2, shape: [2], stride: [1])),
+        ]) + [TPK.STOP]
+        let records: [(String, [UInt8])] = [("0", [1, -2, 3].flatMap { be($0, 2) }), ("1", [1 << 40, -5].flatMap { be($0, 8) }), ("2", [7, 9])]
+        let c = try open(torchTestCheckpoint(p, records: records, byteorder: "big"))
+        XCTAssertTrue(c.isBigEndian)
+        XCTAssertEqual(try c.data(for: "s").withBytes { Array($0) }, [1, -2, 3].flatMap { le($0, 2) })
+        XCTAssertEqual(try c.data(for: "l").withBytes { Array($0) }, [1 << 40, -5].flatMap { le($0, 8) })
+        XCTAssertEqual(try c.data(for: "b").withBytes { Array($0) }, [7, 9])
+    }
+
+    /// A deflated data.pkl whose declared size exceeds the 1 GiB cap is refused before inflating.
+    func testDataPickleSizeCap() {
+        let hello: [UInt8] = [203, 72, 205, 201, 201, 87, 200, 192, 32, 11, 50, 43, 146, 243, 243, 202, 0]
+        var z = TorchTestZip()
+        z.items = [.init(name: "a/data.pkl", data: hello, method: 8, uncompressedSize: (1 << 30) + 1, crc: 0),
+                   .init(name: "a/version", data: Array("3".utf8))]
+        expectError(z.build(), ZipError.tooLarge(name: "a/data.pkl", declared: (1 << 30) + 1, limit: 1 << 30))
     }
 
     func testOpeningDoesNotReadTensorData() throws {
@@ -178,6 +258,18 @@ final class TorchCheckpointTests: XCTestCase {
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [1 << 40, 1 << 40], stride: [1, 1]), records: record), TorchError.sizeOverflow(tensor: "w"))
         expectError(torchTestCheckpoint(pickle(numel: 6, shape: [2, 2], stride: [1 << 62, 1 << 62]), records: record), TorchError.sizeOverflow(tensor: "w"))
         expectError(torchTestCheckpoint(pickle(numel: 6, offset: Int(Int64.max), shape: [2], stride: [1]), records: record), TorchError.sizeOverflow(tensor: "w"))
+        // An empty view with an absurd offset reads nothing (and must not overflow computing it).
+        let empty = try? open(torchTestCheckpoint(pickle(numel: 6, offset: Int(Int64.max), shape: [0, 3], stride: [3, 1]), records: record))
+        XCTAssertEqual(try empty?.data(for: "w").bytes.count, 0)
+        XCTAssertEqual(empty?.tensors, [TensorInfo(name: "w", dtype: .F32, shape: [0, 3], byteCount: 0)])
+        // Stride 0 (expand): a small repeat is materialised, a terabyte one is refused before allocating.
+        let expanded = try? open(torchTestCheckpoint(pickle(numel: 6, offset: 1, shape: [3, 2], stride: [0, 1]), records: record))
+        XCTAssertEqual(try expanded?.data(for: "w").withBytes { Array($0) }, floats([1, 2, 1, 2, 1, 2]))
+        expectError(torchTestCheckpoint(pickle(numel: 6, shape: [1 << 38, 2], stride: [0, 1]), records: record),
+                    TorchError.overlappingView(tensor: "w", record: "archive/data/0", bytes: 1 << 41, storageBytes: 24))
+        // A size-1 dimension may carry any stride (never stepped); the view is still non-contiguous.
+        let odd = try? open(torchTestCheckpoint(pickle(numel: 6, shape: [3, 1], stride: [2, Int(Int64.max)]), records: record))
+        XCTAssertEqual(try odd?.data(for: "w").withBytes { Array($0) }, floats([0, 2, 4]))
         // Negative strides never reach the view check.
         XCTAssertThrowsError(try open(torchTestCheckpoint(pickle(numel: 6, shape: [6], stride: [-1]), records: record))) {
             guard case .badCall(_, "negative stride", _)? = $0 as? PickleError else { return XCTFail("\($0)") }
@@ -247,6 +339,18 @@ final class TorchCheckpointTests: XCTestCase {
         // A legacy stream whose magic number is computed by a call (pytorch_magic_bypass.pt).
         let bypass = TPK.proto() + TPK.call("builtins", "eval", "0x1950a86a20f9469cfc6c") + [TPK.STOP] + TPK.proto() + TPK.int(1001) + [TPK.STOP]
         expectError(bypass, TorchError.notACheckpoint("neither a zip archive nor a legacy pickle stream"))
+    }
+
+    func testLooksLikeCheckpoint() throws {
+        for name in ["pixart-original.pth", "legacy.pt", "prefixed.pt", "deflated.pt"] {
+            XCTAssertTrue(TorchCheckpoint.looksLikeCheckpoint(try MappedFile(path: Self.readers.appendingPathComponent(name).path)), name)
+        }
+        for name in ["transformer-f16.safetensors", "expected.json"] {
+            XCTAssertFalse(TorchCheckpoint.looksLikeCheckpoint(try MappedFile(path: Self.readers.appendingPathComponent(name).path)), name)
+        }
+        var other = TorchTestZip()
+        other.items = [.init(name: "a/b.txt", data: [1])]
+        XCTAssertFalse(torchWithTestFile(other.build()) { TorchCheckpoint.looksLikeCheckpoint(try! MappedFile(path: $0)) })
     }
 
     func testTruncatedFixturesAreRefused() throws {

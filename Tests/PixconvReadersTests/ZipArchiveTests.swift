@@ -16,6 +16,8 @@ struct TorchTestZip {
         var localName: String?
         var localOffset: Int?
         var compressedSize: Int?
+        /// Central sizes and offset as 0xFFFFFFFF with the values in a ZIP64 extra field.
+        var zip64Extra = false
     }
 
     var items: [Item] = []
@@ -44,10 +46,14 @@ struct TorchTestZip {
             body += Self.le16(localName.count) + Self.le16(0) + localName
             body += item.data
             let name = Array(item.name.utf8)
+            let local = item.localOffset ?? offset
+            let extra = item.zip64Extra ? Self.le16(1) + Self.le16(24) + Self.le64(usize) + Self.le64(csize) + Self.le64(local) : []
+            let escape = 0xFFFF_FFFF
             central += [0x50, 0x4B, 0x01, 0x02] + Self.le16(20) + Self.le16(20) + Self.le16(Int(item.flags))
             central += Self.le16(Int(item.method)) + Self.le16(0) + Self.le16(0x21) + Self.le32(Int(crc))
-            central += Self.le32(csize) + Self.le32(usize) + Self.le16(name.count) + Self.le16(0) + Self.le16(0)
-            central += Self.le16(0) + Self.le16(0) + Self.le32(0) + Self.le32(item.localOffset ?? offset) + name
+            central += Self.le32(item.zip64Extra ? escape : csize) + Self.le32(item.zip64Extra ? escape : usize)
+            central += Self.le16(name.count) + Self.le16(extra.count) + Self.le16(0)
+            central += Self.le16(0) + Self.le16(0) + Self.le32(0) + Self.le32(item.zip64Extra ? escape : local) + name + extra
         }
         let count = items.count + countDelta
         var out = prefix + body + central
@@ -65,9 +71,7 @@ struct TorchTestZip {
 
 /// Writes `bytes` to a fresh temporary file and returns its path.
 func torchTestFile(_ bytes: [UInt8], _ name: String = "t.bin") -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pixconv-torch-tests-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let path = dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pixconv-torch-test-\(UUID().uuidString)-\(name)").path
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
     return path
 }
@@ -114,13 +118,29 @@ final class ZipArchiveTests: XCTestCase {
                 XCTAssertEqual(archive.prefixLength, prefix.count)
                 XCTAssertEqual(archive.entries.map(\.name), ["a/one", "a/hello", "a/empty"])
                 let one = try archive.read(XCTUnwrap(archive.entry(named: "a/one")))
-                XCTAssertEqual(Array(one.bytes), [1, 2, 3])
+                XCTAssertEqual(one.withBytes { Array($0) }, [1, 2, 3])
                 XCTAssertTrue(one.owner === archive.file, "stored records are slices of the mapping")
                 let h = try archive.read(XCTUnwrap(archive.entry(named: "a/hello")))
-                XCTAssertEqual(Array(h.bytes), hello)
+                XCTAssertEqual(h.withBytes { Array($0) }, hello)
                 XCTAssertEqual(try archive.read(XCTUnwrap(archive.entry(named: "a/empty"))).bytes.count, 0)
             }
         }
+    }
+
+    /// Entries past 4 GiB keep their sizes and offset in a ZIP64 extra field (as miniz writes them).
+    func testZip64ExtraFields() throws {
+        var z = TorchTestZip(zip64: true)
+        z.items = [.init(name: "a/one", data: [1, 2, 3], zip64Extra: true),
+                   .init(name: "a/hello", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC, zip64Extra: true)]
+        let archive = try torchTestArchive(z.build())
+        XCTAssertEqual(archive.entries.map(\.uncompressedSize), [3, hello.count])
+        XCTAssertEqual(try archive.read(archive.entries[1]).withBytes { Array($0) }, hello)
+        // The extra field is shorter than the escaped values need.
+        var bytes = z.build()
+        let cd = bytes.count - 22 - 20 - 56 - 2 * (46 + 24 + 4)
+        let nameLength = Int(bytes[cd + 28])
+        bytes[cd + 46 + nameLength + 2] = 16  // zip64 extra length 24 → 16 (offset missing)
+        XCTAssertThrowsError(try torchTestArchive(bytes))
     }
 
     func testDeflatedDeclaredSizeLies() throws {
@@ -249,6 +269,10 @@ final class ZipArchiveTests: XCTestCase {
         expectZipError([]) { $0 == .noEndRecord }
         expectZipError([UInt8](repeating: 0, count: 100)) { $0 == .noEndRecord }
         expectZipError(good + [0, 0, 0]) { $0 == .trailingBytes(count: 3) }
+        // Two archives back to back: the first one would be read as the second one's prefix.
+        var second = TorchTestZip()
+        second.items = [.init(name: "b/b", data: [2])]
+        expectZipError(good + second.build()) { $0 == .twoEndRecords(offset: good.count - 22) }
         var c = z
         c.comment = Array("hi".utf8)
         expectZipError(c.build()) { $0 == .commentNotAllowed(length: 2) }

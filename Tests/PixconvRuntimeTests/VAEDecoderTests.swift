@@ -76,6 +76,20 @@ final class VAEDecoderTests: XCTestCase {
         }
     }
 
+    /// The decoder built from the pipeline folder's `vae` component decodes like the one built by hand.
+    func testFromDiffusersComponent() throws {
+        let folder = try DiffusersFolder(path: vaeFixturePath("fixtures/tiny-pixart-512"))
+        let component = try XCTUnwrap(folder.components.first { $0.name == "vae" })
+        let decoder = try VAEDecoder(component: component)
+        XCTAssertEqual(decoder.config.blockOutChannels, [32, 64])
+        let reference = try SafetensorsFile(path: vaeFixturePath("fixtures/vae/decode.safetensors"))
+        let sample = try decoder.decode(latents: try reference.vaeFloats("latents_b"), batch: 2, height: 6, width: 10)
+        XCTAssertLessThanOrEqual(vaeMaxAbsDiff(sample, try reference.vaeFloats("sample_b")), Self.tolerance)
+        XCTAssertThrowsError(try VAEConfig(json: Array(#"{"block_out_channels": "wide"}"#.utf8), file: "x/config.json")) {
+            XCTAssertTrue("\($0)".hasPrefix("x/config.json: "), "\($0)")
+        }
+    }
+
     /// A deeper decoder (3 levels, 3 resnets per block) saved with the pre-0.14 attention key names.
     func testLegacyAttentionNamesAndDeeperDecoder() throws {
         try vaeCheckExtraFixture("legacy", scaleFactor: 4)
@@ -108,6 +122,9 @@ final class VAEDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decoder.decode(latents: [Float](repeating: 0, count: 10), batch: 1, height: 2, width: 2))
         XCTAssertThrowsError(try decoder.decode(latents: [], batch: 0, height: 2, width: 2))
         XCTAssertThrowsError(try decoder.decode(latents: [], batch: 1, height: Int.max / 2, width: 4))
+        XCTAssertThrowsError(try decoder.decode(latents: [], batch: 1, height: 9000, width: 9000)) {
+            XCTAssertTrue("\($0)".contains("too large"), "\($0)")
+        }
         // Wrong channel count for the weights in the file: a shape error naming the tensor.
         var wide = config
         wide.blockOutChannels = [64]

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import PixconvCore
+import PixconvQuant
 @testable import PixconvStore
 
 /// Builds GGUF bytes by hand, valid or not (independent of `GGUFWriter`).
@@ -295,6 +296,62 @@ final class GGUFHostileTests: XCTestCase {
 
     /// Every prefix of a valid file, and the file with each byte inverted, is either rejected
     /// with a `StoreError` or opens; nothing traps.
+    /// Deterministic random mutations (1–4 bytes set to random or boundary values, sometimes a
+    /// truncation or an appended tail) of a valid file with every kind of KV: never a trap.
+    func testRandomMutationsNeverTrap() throws {
+        var g = HostileGGUF()
+        g.header(tensors: 2, kvs: 4)
+        g.kvString("general.architecture", "pixart")
+        g.kvU32("general.alignment", 32)
+        g.str("a.strings"); g.u32(9); g.u32(8); g.u64(2); g.str("xy"); g.str("")
+        g.str("a.nested"); g.u32(9); g.u32(9); g.u64(1); g.u32(7); g.u64(2); g.u8(1); g.u8(0)
+        g.info("w", dims: [32, 2], type: 8, offset: 0)
+        g.info("v", dims: [3], type: 1, offset: 96)
+        g.pad(32)
+        g.data(68)
+        g.pad(32)
+        g.data(6)
+        g.pad(32)
+        let valid = g.bytes
+        XCTAssertNoThrow(try open(valid))
+        let path = folder + "/mutant.gguf"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> Int {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Int(truncatingIfNeeded: state >> 1)
+        }
+        let boundary: [UInt8] = [0x00, 0xFF, 0x7F, 0x80, 0x01, 0x40]
+        var opened = 0
+        for _ in 0..<1500 {
+            var b = valid
+            for _ in 0...(next() % 4) {
+                let at = next() % b.count
+                b[at] = next() % 2 == 0 ? boundary[next() % boundary.count] : UInt8(truncatingIfNeeded: next())
+            }
+            switch next() % 10 {
+            case 0: b.removeLast(next() % b.count)
+            case 1: b += [UInt8](repeating: 0, count: 1 + next() % 40)
+            default: break
+            }
+            XCTAssertEqual(b.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }, b.count)
+            XCTAssertEqual(ftruncate(fd, off_t(b.count)), 0)
+            do {
+                let f = try GGUFFile(path: path)
+                for t in f.tensors { _ = try dequantizeToFloat(try f.data(for: t.name)) }
+                opened += 1
+            } catch is StoreError {
+            } catch is QuantError {
+                XCTFail("a validated tensor failed to decode")
+            }
+        }
+        XCTAssertGreaterThan(opened, 0)  // some mutations only touch data
+    }
+
     func testTruncationsAndByteFlipsNeverTrap() throws {
         let valid = validFile(alignment: 64)
         let path = folder + "/fuzz.gguf"

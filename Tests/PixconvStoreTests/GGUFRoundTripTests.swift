@@ -36,7 +36,7 @@ final class GGUFRoundTripTests: XCTestCase {
         ("t.u8", .uint8(255)), ("t.i8", .int8(-128)), ("t.u16", .uint16(65535)), ("t.i16", .int16(-32768)),
         ("t.u32", .uint32(4_000_000_000)), ("t.i32", .int32(-7)), ("t.f32", .float32(-0.375)), ("t.bool", .bool(true)),
         ("t.string", .string("ünïcode ✓")), ("t.u64", .uint64(UInt64.max)), ("t.i64", .int64(Int64.min)),
-        ("t.f64", .float64(1e-310)),
+        ("t.f64", .float64(Double(bitPattern: 0x0000_1234_5678_9ABC))),  // subnormal
         ("t.a.u8", .array(.uint8([0, 1, 255]))), ("t.a.i8", .array(.int8([-1, 2]))),
         ("t.a.u16", .array(.uint16([9]))), ("t.a.i16", .array(.int16([-9, 9]))),
         ("t.a.u32", .array(.uint32([1, 2, 3]))), ("t.a.i32", .array(.int32([]))),
@@ -98,6 +98,10 @@ final class GGUFRoundTripTests: XCTestCase {
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
         XCTAssertEqual(size, w.totalSize)
         XCTAssertEqual(f.dataOffset, w.dataOffset)
+        if let out = ProcessInfo.processInfo.environment["PIXCONV_GGUF_TEST_OUT"] {  // for scripts/check_store_with_gguf_py.py
+            try? FileManager.default.removeItem(atPath: out)
+            try FileManager.default.copyItem(atPath: path, toPath: out)
+        }
     }
 
     /// Layout checked against the spec by hand: dims reversed, type ids, offsets.

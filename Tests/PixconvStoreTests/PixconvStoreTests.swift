@@ -175,17 +175,20 @@ final class PixconvStoreTests: XCTestCase {
         XCTAssertEqual(undetected, [], "\(undetected.count) of \(original.count) flips undetected")
     }
 
-    func testWriterRejectsChangingAndMisSizedProducers() throws {
+    func testWriterProducesOnceAndRejectsMisSizedProducers() throws {
         let info = TensorInfo(name: "dit.w", dtype: .F32, shape: [4], byteCount: 16)
         let m = manifest(try PrecisionPolicy(target: .F32))
         let path = folder + "/bad.gguf"
         var calls = 0
-        XCTAssertThrowsError(try PixconvStoreWriter.write(to: path, manifest: m, tensors: [info]) { _, _, sink in
+        let bytes: [UInt8] = (0..<16).map { UInt8($0 * 7) }
+        try PixconvStoreWriter.write(to: folder + "/once.gguf", manifest: m, tensors: [info]) { _, _, sink in
             calls += 1
-            let b = [UInt8](repeating: UInt8(calls), count: 16)
-            try b.withUnsafeBytes { try sink($0) }
-        }) { XCTAssertEqual($0 as? StoreError, .producerChanged(file: path, tensor: "dit.w")) }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+            try bytes.withUnsafeBytes { try sink($0) }
+        }
+        XCTAssertEqual(calls, 1, "one pass: each tensor is produced once")
+        let written = try PixconvStore(path: folder + "/once.gguf")
+        XCTAssertEqual(written.storedCRC("dit.w"), crc32(bytes), "the header's CRC array is patched after the data")
+        XCTAssertNil(written.verifyAll())
 
         XCTAssertThrowsError(try PixconvStoreWriter.write(to: path, manifest: m, tensors: [info]) { _, _, sink in
             try [UInt8](repeating: 0, count: 12).withUnsafeBytes { try sink($0) }
@@ -223,6 +226,13 @@ final class PixconvStoreTests: XCTestCase {
         XCTAssertEqual(stored[101], Float(Float16(w[101])))
         let long = TensorInfo(name: String(repeating: "x", count: 60), dtype: .F32, shape: [2], byteCount: 8)
         XCTAssertThrowsError(try policy.plan(component: "dit", tensors: [long]))
+        // The T5 relative bias: 67-byte key, stored abbreviated, kept f32 by the embedding rule.
+        let bias = TensorInfo(name: "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                              dtype: .F32, shape: [32, 64], byteCount: 8192)
+        let biasPlan = try XCTUnwrap(try PrecisionPolicy(target: .Q8_0).plan(component: "te", tensors: [bias]).first)
+        XCTAssertEqual(biasPlan.stored.name, "te.encoder.block.0.layer.0.SelfAttention.rel_attn_bias.weight")
+        XCTAssertEqual(biasPlan.stored.dtype, .F32)
+        XCTAssertEqual(biasPlan.reason, .embedding)
         XCTAssertThrowsError(try PixconvStoreWriter.write(to: path, manifest: manifest(policy), plans: plans, sources: ["dit": dit]))
     }
 
