@@ -15,7 +15,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
         .target(name: "PixconvCore", dependencies: ["CZlib"], path: "Sources/PixconvCore"),
         .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"], path: "Sources/PixconvReaders"),
-        .target(name: "PixconvQuant", dependencies: ["PixconvCore"], path: "Sources/PixconvQuant"),
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "PixconvQuant", dependencies: ["PixconvCore", "CKernels"], path: "Sources/PixconvQuant"),
         .target(
             name: "PixconvStore", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant"],
             path: "Sources/PixconvStore", exclude: ["Converter.swift"]

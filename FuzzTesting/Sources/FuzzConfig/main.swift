@@ -31,6 +31,8 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let text = Data(String(decoding: json, as: UTF8.self).utf8)
     if let c = try? ConfigJSON.decode(T5Config.self, from: text) { try? c.validate() }
     if let c = try? ConfigJSON.decode(VAEConfig.self, from: text) { try? c.validate() }
+    // `VAEDecoder(component:)` parses the raw bytes with Foundation's plain JSONDecoder.
+    if let c = try? VAEConfig(json: [UInt8](json)) { try? c.validate() }
     // Not for an empty file: swift-foundation's `FileManager.contents(atPath:)` leaks a 4 KiB buffer
     // on a 0-byte file (`readBytesFromFile`, Swift 6.3.1), which LeakSanitizer reports.
     if size > 0 {
