@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders"]),
         .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
         .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore"]),
-        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"]),
+        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),
         .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore", "PixconvReaders", "PixconvImage"]),
     ]
