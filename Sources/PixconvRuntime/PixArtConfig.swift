@@ -70,7 +70,7 @@ public struct PixArtConfig: Codable, Sendable, Equatable {
         normElementwiseAffine = try get(.normElementwiseAffine, d.normElementwiseAffine)
     }
 
-    /// Decodes a transformer config.json (JSON5 reading, so bare `Infinity`/`NaN` do not fail).
+    /// Decodes a transformer config.json through `ConfigJSON` (strict JSON; Python's bare `Infinity`/`NaN` accepted).
     public static func decode(json data: Data) throws -> PixArtConfig {
         try ConfigJSON.decode(PixArtConfig.self, from: data)
     }

@@ -99,7 +99,7 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
     }
 
     /// Decodes a scheduler_config.json. Python's json writes `-Infinity` / `NaN` bare (PixArt's
-    /// `lambda_min_clipped` is `-Infinity`), so the JSON5 reading is used, which accepts them.
+    /// `lambda_min_clipped` is `-Infinity`); `ConfigJSON` accepts them and is strict otherwise.
     public static func decode(json data: Data) throws -> SchedulerConfig {
         try ConfigJSON.decode(SchedulerConfig.self, from: data)
     }

@@ -70,7 +70,7 @@ public struct VAEConfig: Codable, Sendable, Equatable {
     /// Parses a `vae/config.json`; `file` names it in errors.
     public init(json: [UInt8], file: String = "vae/config.json") throws {
         do {
-            self = try JSONDecoder().decode(VAEConfig.self, from: Data(json))
+            self = try ConfigJSON.decode(VAEConfig.self, from: Data(json))
         } catch {
             throw RuntimeError.invalidInput("\(file): bad vae config: \(error)")
         }
