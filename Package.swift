@@ -40,7 +40,10 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders"]),
+        // Test-only C hooks for `swift test --sanitize=address` (LeakSanitizer suppressions for XCTest).
+        .target(name: "SanitizerSupport", path: "Tests/SanitizerSupport"),
+
+        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders", "SanitizerSupport"]),
         .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
         .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore"]),
         .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"], exclude: ["Regressions"]),

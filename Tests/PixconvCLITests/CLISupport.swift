@@ -25,6 +25,11 @@ enum CLI {
 
     static func fixture(_ path: String) -> String { root + "/fixtures/" + path }
 
+    /// True when the tests (and so the `pixconv` beside them) were built with `--sanitize=thread`.
+    /// ThreadSanitizer's runtime dies with SIGBUS while starting under a file-size limit
+    /// (`ulimit -f 64; pixconv --help` crashes before `main`), so the full-disk test cannot run there.
+    static var isThreadSanitized: Bool { dlsym(dlopen(nil, RTLD_NOW), "__tsan_init") != nil }
+
     @discardableResult
     static func run(_ arguments: [String], in directory: String? = nil) throws -> CLIResult {
         let process = Process()
