@@ -23,7 +23,10 @@ let package = Package(
         // the Swift references in PixconvQuant; no FP contraction so that results match them.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
-        .target(name: "PixconvCore", dependencies: ["CZlib"]),
+        // SIGBUS from a mapped file truncated by another process → an error naming the file.
+        .target(name: "CFileGuard"),
+
+        .target(name: "PixconvCore", dependencies: ["CZlib", "CFileGuard"]),
         .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"]),
         .target(name: "PixconvQuant", dependencies: ["PixconvCore", "CKernels"]),
         .target(

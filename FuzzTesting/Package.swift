@@ -13,7 +13,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib"),
-        .target(name: "PixconvCore", dependencies: ["CZlib"], path: "Sources/PixconvCore"),
+        .target(name: "CFileGuard", path: "Sources/CFileGuard"),
+        .target(name: "PixconvCore", dependencies: ["CZlib", "CFileGuard"], path: "Sources/PixconvCore"),
         .target(name: "PixconvReaders", dependencies: ["PixconvCore", "CZlib"], path: "Sources/PixconvReaders"),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         .target(name: "PixconvQuant", dependencies: ["PixconvCore", "CKernels"], path: "Sources/PixconvQuant"),

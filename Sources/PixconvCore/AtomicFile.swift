@@ -1,3 +1,4 @@
+import CFileGuard
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,6 +16,8 @@ public final class AtomicFile {
     private var fd: Int32
     private let replace: Bool
     private var committed = false
+    /// The temporary file's slot in `CFileGuard`, which removes it if the process dies of SIGBUS.
+    private var guardSlot: Int32 = -1
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 22
     /// Pieces at least this large are written straight from the caller's memory (no copy).
@@ -39,12 +42,16 @@ public final class AtomicFile {
         guard descriptor >= 0 else { throw .open(path: name, errno: errno) }
         self.fd = descriptor
         self.temporaryPath = name
+        guardSlot = pixconv_file_guard_temporary(name)
         if let size = expectedSize, size > 0 {
             let rc = posix_fallocate(descriptor, 0, off_t(size))
             // EOPNOTSUPP/EINVAL: the file system cannot preallocate; writes still report ENOSPC.
             if rc == ENOSPC || rc == EDQUOT || rc == EFBIG {
                 close(descriptor)
                 unlink(name)
+                pixconv_file_guard_temporary_done(guardSlot)
+                guardSlot = -1
+                self.fd = -1
                 throw FileError.write(path: path, errno: rc)
             }
         }
@@ -55,6 +62,7 @@ public final class AtomicFile {
             if fd >= 0 { close(fd) }
             unlink(temporaryPath)
         }
+        pixconv_file_guard_temporary_done(guardSlot)
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -110,6 +118,10 @@ public final class AtomicFile {
             let n = Glibc.write(fd, p, left)
             if n < 0 {
                 if errno == EINTR { continue }
+                // EFAULT: the source bytes are a mapping of an input that another process truncated.
+                if errno == EFAULT, let input = FileGuard.mappedFile(containing: p) {
+                    throw FileError.changedWhileRead(path: input.path, offset: input.offset)
+                }
                 throw FileError.write(path: path, errno: errno)
             }
             p += n
@@ -140,6 +152,8 @@ public final class AtomicFile {
             unlink(temporaryPath)
         }
         committed = true
+        pixconv_file_guard_temporary_done(guardSlot)
+        guardSlot = -1
         let dir = open(AtomicFile.folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 {
             fsync(dir)

@@ -1,3 +1,4 @@
+import CFileGuard
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -11,6 +12,8 @@ public enum FileError: Error, CustomStringConvertible, Equatable {
     case map(path: String, errno: Int32)
     case write(path: String, errno: Int32)
     case exists(path: String)
+    /// A mapped input shrank while it was being read (another process truncated or rewrote it).
+    case changedWhileRead(path: String, offset: UInt64)
 
     public var description: String {
         switch self {
@@ -19,6 +22,9 @@ public enum FileError: Error, CustomStringConvertible, Equatable {
         case let .map(path, e): return "\(path): cannot map: \(errnoText(e))"
         case let .write(path, e): return "\(path): cannot write: \(errnoText(e))"
         case let .exists(path): return "\(path): already exists (use --force to replace it)"
+        case let .changedWhileRead(path, offset):
+            return "\(path): file changed while being read: the data at byte \(offset) can no longer be read "
+                + "(truncated or replaced by another process)"
         }
     }
 }
@@ -28,9 +34,12 @@ public func errnoText(_ e: Int32) -> String { String(cString: strerror(e)) }
 /// A read-only, private memory mapping of a whole regular file, unmapped in `deinit`.
 ///
 /// Bytes are read in place (zero-copy); `Data(contentsOf:options:.mappedIfSafe)` would copy on Linux.
+/// Every mapping is recorded with `CFileGuard`, so that SIGBUS from a file truncated by another
+/// process while mapped is reported naming the file and offset (`FileGuard`).
 public final class MappedFile: @unchecked Sendable {  // immutable after init; unmapped in deinit
     public let path: String
     public let bytes: UnsafeRawBufferPointer
+    private let guardSlot: Int32
 
     public init(path: String) throws(FileError) {
         self.path = path
@@ -44,12 +53,14 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
         let size = Int(st.st_size)
         guard size > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            guardSlot = -1
             return
         }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw .map(path: path, errno: errno)
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+        guardSlot = pixconv_file_guard_mapped(base, size, path)
     }
 
     public var count: Int { bytes.count }
@@ -90,7 +101,24 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
     static let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
 
     deinit {
+        pixconv_file_guard_unmapped(guardSlot)
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// The process-wide SIGBUS guard over mapped files (`CFileGuard`).
+public enum FileGuard {
+    /// Installs the SIGBUS handler: a fault in a mapped file becomes one line on stderr naming the
+    /// file and byte offset, the temporary output files being written are removed, and the
+    /// process exits with status 1. For programs (the CLI), not libraries.
+    public static func install() { pixconv_file_guard_install() }
+
+    /// The mapped file holding `address` and the byte offset in it, if any.
+    public static func mappedFile(containing address: UnsafeRawPointer) -> (path: String, offset: UInt64)? {
+        var offset: UInt64 = 0
+        var path = [CChar](repeating: 0, count: 1024)
+        guard pixconv_file_guard_lookup(address, &path, path.count, &offset) == 1 else { return nil }
+        return (String(decoding: path.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), offset)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PixconvCore
 
 /// `pixconv`: converts, quantizes, runs and verifies PixArt-α checkpoints.
 ///
@@ -41,6 +42,9 @@ func printError(_ message: String) {
 
 // A file-size limit (ulimit -f) must surface as an EFBIG write error, not kill the process.
 signal(SIGXFSZ, SIG_IGN)
+// A mapped input truncated by another process must be an error naming it, not a crash that leaves
+// a preallocated temporary file behind.
+FileGuard.install()
 
 let command: ParsableCommand
 do {

@@ -110,4 +110,55 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(Data(mapped.bytes), before, "the old mapping still sees the old, complete store")
         XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: out)), before)
     }
+
+    /// A sparse safetensors file holding a 1 GiB f32 tensor (zeros, no disk blocks) named `big`
+    /// and a small one named `small`, recognised as a T5 encoder.
+    private func sparseT5(_ path: String, big: String, small: String) throws {
+        let bigBytes = 32768 * 8192 * 4, smallBytes = 64 * 8192 * 4
+        var header = "{\"\(small)\":{\"dtype\":\"F32\",\"shape\":[64,8192],\"data_offsets\":[0,\(smallBytes)]},"
+            + "\"\(big)\":{\"dtype\":\"F32\",\"shape\":[32768,8192],\"data_offsets\":[\(smallBytes),\(smallBytes + bigBytes)]}}"
+        while header.utf8.count % 8 != 0 { header += " " }
+        var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { [UInt8]($0) }
+        bytes += Array(header.utf8)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        XCTAssertEqual(truncate(path, off_t(bytes.count + smallBytes + bigBytes)), 0)
+    }
+
+    /// bad-inputs.md case 64: another process truncates the input while it is converted. Whether
+    /// the lost bytes are read by pixconv itself (SIGBUS, q8_0 quantization) or handed to write(2)
+    /// (EFAULT, an f32 tensor copied as is), the result is exit status 1 and one line naming the
+    /// input file, with no output and no temporary file left.
+    func testInputTruncatedDuringConversionIsAnErrorAndLeavesNothing() throws {
+        let dir = try CLI.temporaryDirectory()
+        let q = "encoder.block.0.layer.0.SelfAttention.q.weight"
+        for (type, big, small) in [("q8_0", q, "shared.weight"), ("f16", "shared.weight", q)] {
+            let input = dir + "/in-\(type).safetensors", out = store(dir, "t.gguf")
+            var interrupted = false
+            for delay in [0.3, 0.15, 0.05, 0.02] where !interrupted {
+                try? FileManager.default.removeItem(atPath: out)
+                try sparseT5(input, big: big, small: small)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: CLI.binary)
+                process.arguments = ["convert", input, "-o", out, "--type", type]
+                let err = Pipe()
+                process.standardError = err
+                process.standardOutput = FileHandle.nullDevice
+                try process.run()
+                Thread.sleep(forTimeInterval: delay)
+                let stillRunning = process.isRunning
+                XCTAssertEqual(truncate(input, 100_000), 0)
+                let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                XCTAssertEqual(process.terminationReason, .exit, "never a signal: \(message)")
+                if !stillRunning || process.terminationStatus == 0 { continue }  // finished first: try earlier
+                interrupted = true
+                XCTAssertEqual(process.terminationStatus, 1, message)
+                XCTAssertTrue(message.contains(input) && message.contains("file changed while being read"), message)
+                XCTAssertEqual(message.split(separator: "\n").count, 1, message)
+                let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix("in-") }
+                XCTAssertEqual(left, [], "no output and no temporary file")
+            }
+            XCTAssertTrue(interrupted, "\(type): every conversion finished before the input was truncated")
+        }
+    }
 }
