@@ -5,7 +5,7 @@
 # (scripts/test_sanitizers.sh; PIXCONV_SKIP_SANITIZERS=1 leaves that out for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --test
 swift build --build-tests
 swift test --skip-build
 bash scripts/verify_fixtures.sh "$(swift build --show-bin-path)/pixconv"

@@ -11,6 +11,36 @@ import Darwin
 /// Until `commit()` succeeds the target is untouched; a writer dropped without `commit()` (an
 /// error half-way) removes its temporary file. Protocol: `../shared/reference/bad-inputs.md` §4.2.
 public final class AtomicFile {
+    /// The system calls an `AtomicFile` makes on its temporary file. Tests replace them to inject
+    /// faults (ENOSPC or EIO at the Nth write, short writes, EINTR, a failing fsync or fallocate);
+    /// `.system` is the real thing. Each returns what the system call returns and sets `errno`,
+    /// except `fallocate`, which returns the error number like `posix_fallocate`.
+    public struct SystemCalls: Sendable {
+        public var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+        public var pwrite: @Sendable (Int32, UnsafeRawPointer, Int, off_t) -> Int
+        public var fallocate: @Sendable (Int32, off_t) -> Int32
+        public var fsync: @Sendable (Int32) -> Int32
+
+        public init(
+            write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
+            pwrite: @escaping @Sendable (Int32, UnsafeRawPointer, Int, off_t) -> Int,
+            fallocate: @escaping @Sendable (Int32, off_t) -> Int32,
+            fsync: @escaping @Sendable (Int32) -> Int32
+        ) {
+            self.write = write
+            self.pwrite = pwrite
+            self.fallocate = fallocate
+            self.fsync = fsync
+        }
+
+        public static let system = SystemCalls(
+            write: { Glibc.write($0, $1, $2) },
+            pwrite: { Glibc.pwrite($0, $1, $2, $3) },
+            fallocate: { posix_fallocate($0, 0, $1) },
+            fsync: { Glibc.fsync($0) }
+        )
+    }
+
     public let path: String
     public let temporaryPath: String
     private var fd: Int32
@@ -18,6 +48,7 @@ public final class AtomicFile {
     private var committed = false
     /// The temporary file's slot in `CFileGuard`, which removes it if the process dies of SIGBUS.
     private var guardSlot: Int32 = -1
+    private let calls: SystemCalls
     private var buffer: [UInt8] = []
     private let bufferLimit = 1 << 22
     /// Pieces at least this large are written straight from the caller's memory (no copy).
@@ -25,9 +56,10 @@ public final class AtomicFile {
     public private(set) var bytesWritten: Int = 0
 
     /// Starts writing `path`. Throws `.exists` if it exists and `replace` is false.
-    public init(path: String, replace: Bool, expectedSize: Int? = nil) throws(FileError) {
+    public init(path: String, replace: Bool, expectedSize: Int? = nil, calls: SystemCalls = .system) throws(FileError) {
         self.path = path
         self.replace = replace
+        self.calls = calls
         if !replace, access(path, F_OK) == 0 { throw FileError.exists(path: path) }
         let folder = AtomicFile.folder(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
@@ -44,7 +76,7 @@ public final class AtomicFile {
         self.temporaryPath = name
         guardSlot = pixconv_file_guard_temporary(name)
         if let size = expectedSize, size > 0 {
-            let rc = posix_fallocate(descriptor, 0, off_t(size))
+            let rc = calls.fallocate(descriptor, off_t(size))
             // EOPNOTSUPP/EINVAL: the file system cannot preallocate; writes still report ENOSPC.
             if rc == ENOSPC || rc == EDQUOT || rc == EFBIG {
                 close(descriptor)
@@ -93,11 +125,12 @@ public final class AtomicFile {
             var left = raw.count
             var at = off_t(offset)
             while left > 0 {
-                let n = pwrite(fd, p, left, at)
+                let n = calls.pwrite(fd, p, left, at)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw FileError.write(path: path, errno: errno)
                 }
+                if n == 0 { throw FileError.write(path: path, errno: EIO) }  // no progress: never spin
                 p += n
                 left -= n
                 at += off_t(n)
@@ -115,7 +148,7 @@ public final class AtomicFile {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
-            let n = Glibc.write(fd, p, left)
+            let n = calls.write(fd, p, left)
             if n < 0 {
                 if errno == EINTR { continue }
                 // EFAULT: the source bytes are a mapping of an input that another process truncated.
@@ -124,6 +157,7 @@ public final class AtomicFile {
                 }
                 throw FileError.write(path: path, errno: errno)
             }
+            if n == 0 { throw FileError.write(path: path, errno: EIO) }  // no progress: never spin
             p += n
             left -= n
         }
@@ -134,7 +168,7 @@ public final class AtomicFile {
     public func commit() throws {
         try flush()
         if ftruncate(fd, off_t(bytesWritten)) != 0 { throw FileError.write(path: path, errno: errno) }
-        if fsync(fd) != 0 { throw FileError.write(path: path, errno: errno) }
+        if calls.fsync(fd) != 0 { throw FileError.write(path: path, errno: errno) }
         if close(fd) != 0 {
             fd = -1
             throw FileError.write(path: path, errno: errno)
@@ -185,8 +219,8 @@ public final class AtomicFile {
     }
 
     /// Writes `bytes` to `path` crash-safely in one call.
-    public static func write(_ bytes: [UInt8], to path: String, replace: Bool = true) throws {
-        let file = try AtomicFile(path: path, replace: replace, expectedSize: bytes.count)
+    public static func write(_ bytes: [UInt8], to path: String, replace: Bool = true, calls: SystemCalls = .system) throws {
+        let file = try AtomicFile(path: path, replace: replace, expectedSize: bytes.count, calls: calls)
         try file.write(bytes)
         try file.commit()
     }
