@@ -94,7 +94,7 @@ public final class ZipArchive: @unchecked Sendable {  // immutable after init
         }
         let compressed = file.slice(entry.dataOffset..<entry.dataEnd)
         if entry.isStored {
-            if verifyCRC { try ZipArchive.checkCRC(entry, compressed) }
+            if verifyCRC { try checkMappedCRC(entry, compressed) }
             return ZipRecord(owner: file, bytes: compressed)
         }
         let (bound, overflow) = entry.compressedSize.multipliedReportingOverflow(by: ZipArchive.maxInflateRatio)
@@ -106,6 +106,21 @@ public final class ZipArchive: @unchecked Sendable {  // immutable after init
         let bytes = UnsafeRawBufferPointer(buffer.bytes)
         try ZipArchive.checkCRC(entry, bytes)
         return ZipRecord(owner: buffer, bytes: bytes)
+    }
+
+    /// `checkCRC` over a slice of the mapping, 4 MiB at a time, dropping each piece's pages from
+    /// this process once summed (they stay in the page cache), so that checking a record of a
+    /// streaming conversion does not make the process hold the whole record.
+    private func checkMappedCRC(_ entry: ZipEntry, _ bytes: UnsafeRawBufferPointer) throws(ZipError) {
+        var crc: UInt32 = 0
+        var offset = 0
+        while offset < bytes.count {
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + (4 << 20))])
+            crc = PixconvCore.crc32(piece, continuing: crc)
+            file.dropPages(of: piece, margin: MappedFile.faultAroundMargin)
+            offset += piece.count
+        }
+        guard crc == entry.crc32 else { throw .crcMismatch(name: entry.name, expected: entry.crc32, actual: crc) }
     }
 
     static func checkCRC(_ entry: ZipEntry, _ bytes: UnsafeRawBufferPointer) throws(ZipError) {
