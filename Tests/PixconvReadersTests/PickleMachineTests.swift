@@ -1,3 +1,4 @@
+import PixconvTestSupport
 import XCTest
 @testable import PixconvReaders
 
@@ -15,14 +16,14 @@ enum TPK {
     static func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
     static func str(_ s: String) -> [UInt8] {
         let u = Array(s.utf8)
-        return [0x58] + TorchTestZip.le32(u.count) + u
+        return [0x58] + TestLE.u32(u.count) + u
     }
     static func short(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
     static func int(_ v: Int) -> [UInt8] {
         if (0...255).contains(v) { return [0x4B, UInt8(v)] }
-        if (0...65535).contains(v) { return [0x4D] + TorchTestZip.le16(v) }
-        if Int32(exactly: v) != nil { return [0x4A] + TorchTestZip.le32(v) }
-        return [0x8A, 8] + TorchTestZip.le(UInt64(bitPattern: Int64(v)), 8)
+        if (0...65535).contains(v) { return [0x4D] + TestLE.u16(v) }
+        if Int32(exactly: v) != nil { return [0x4A] + TestLE.u32(v) }
+        return [0x8A, 8] + TestLE.u64(UInt64(bitPattern: Int64(v)))
     }
     static func put(_ i: UInt8) -> [UInt8] { [0x71, i] }
     static func get(_ i: UInt8) -> [UInt8] { [0x68, i] }
@@ -243,8 +244,8 @@ final class PickleMachineTests: XCTestCase {
 
     func testHugeLengthsAreCheckedBeforeAllocating() {
         expect(TPK.proto() + [0x58] + TPK.TorchLE32(0x7FFF_FFFF) + [0x41, 0x42], .truncated(offset: 2))
-        expect(TPK.proto(4) + [0x8E] + TorchTestZip.le(1 << 62, 8) + [0x41], .truncated(offset: 2))
-        expect(TPK.proto(4) + [0x8D] + TorchTestZip.le(UInt64.max, 8) + [0x41], .truncated(offset: 2))
+        expect(TPK.proto(4) + [0x8E] + TestLE.u64(1 << 62) + [0x41], .truncated(offset: 2))
+        expect(TPK.proto(4) + [0x8D] + TestLE.u64(UInt64.max) + [0x41], .truncated(offset: 2))
         expect(TPK.proto() + [0x8B] + TPK.TorchLE32(1 << 30) + [1, 2], .limitExceeded("integer size (256 bytes)", offset: 2))
         expect(TPK.proto() + [0x8B] + TPK.TorchLE32(-5) + [1, 2], .corrupt("negative LONG4 length", offset: 2))
         expect(TPK.proto() + [0x54] + TPK.TorchLE32(-1) + [TPK.STOP], .corrupt("negative BINSTRING length", offset: 2))
@@ -252,11 +253,11 @@ final class PickleMachineTests: XCTestCase {
 
     func testFrameBoundaries() {
         // A 2-byte frame holding the start of a 263-byte BINBYTES (fickling's frame divergence).
-        let straddle = TPK.proto(4) + [0x95] + TorchTestZip.le64(2) + [0x42] + TPK.TorchLE32(263) + [UInt8](repeating: 0x41, count: 263) + [TPK.STOP]
+        let straddle = TPK.proto(4) + [0x95] + TestLE.u64(2) + [0x42] + TPK.TorchLE32(263) + [UInt8](repeating: 0x41, count: 263) + [TPK.STOP]
         expect(straddle) { if case .corrupt("read straddles the end of a frame", _) = $0 { true } else { false } }
-        expect(TPK.proto(4) + [0x95] + TorchTestZip.le64(1000) + TPK.int(1) + [TPK.STOP], .truncated(offset: 2))
+        expect(TPK.proto(4) + [0x95] + TestLE.u64(1000) + TPK.int(1) + [TPK.STOP], .truncated(offset: 2))
         // Properly framed.
-        XCTAssertEqual(try run(TPK.proto(4) + [0x95] + TorchTestZip.le64(3) + TPK.int(7) + [TPK.STOP]), .int(7))
+        XCTAssertEqual(try run(TPK.proto(4) + [0x95] + TestLE.u64(3) + TPK.int(7) + [TPK.STOP]), .int(7))
     }
 
     func testDeepNestingIsRefusedWithoutStackOverflow() {
@@ -299,5 +300,5 @@ final class PickleMachineTests: XCTestCase {
 }
 
 extension TPK {
-    static func TorchLE32(_ v: Int) -> [UInt8] { TorchTestZip.le32(v) }
+    static func TorchLE32(_ v: Int) -> [UInt8] { TestLE.u32(v) }
 }
