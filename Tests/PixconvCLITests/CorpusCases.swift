@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvTestSupport
 
 /// One file of the bad-input corpus (`bad-inputs.md` §6) and what `pixconv inspect` must say.
 struct CorpusCase {
@@ -57,7 +58,7 @@ enum CorpusTable {
             st(2, "st-header-huge/u64-max", header("{}", length: UInt64.max), .reject("header too large")),
             st(2, "st-header-huge/100000001", header("{}", length: 100_000_001), .reject("header too large")),
             st(3, "st-header-past-eof", header(String(repeating: " ", count: 90) + "{}", length: 1000), .reject("exceeds the file")),
-            st(4, "st-bad-utf8", CorpusLE.u64(1) + [0xFF], .reject("header is not utf-8")),
+            st(4, "st-bad-utf8", TestLE.u64(1) + [0xFF], .reject("header is not utf-8")),
             st(5, "st-bad-json/open-brace", header("{"), .reject("header is not valid json")),
             st(5, "st-bad-json/array", header("[]"), .reject("header is not a json object")),
             st(5, "st-bad-json/string", header(#""x""#), .reject("header is not a json object")),
@@ -208,16 +209,16 @@ enum CorpusTable {
             pk(36, "pk-structural/stop-empty-stack", P.proto() + [P.STOP], .reject("stack underflow")),
             pk(36, "pk-structural/opcode-ff", P.proto() + [0xFF, P.STOP], .reject("unknown opcode 0xff")),
             pk(36, "pk-structural/second-proto", P.proto() + P.proto() + P.int(1) + [P.STOP], .reject("PROTO after the first opcode")),
-            pk(37, "pk-huge-lengths/binunicode-7fffffff", P.proto() + [0x58] + CorpusLE.u32(0x7FFF_FFFF) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
-            pk(37, "pk-huge-lengths/binbytes8-2^62", P.proto(4) + [0x8E] + CorpusLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
-            pk(37, "pk-huge-lengths/binunicode8-2^62", P.proto(4) + [0x8D] + CorpusLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
-            pk(37, "pk-huge-lengths/long4-2^30", P.proto() + [0x8B] + CorpusLE.u32(1 << 30) + [1, 2], .reject("integer size")),
+            pk(37, "pk-huge-lengths/binunicode-7fffffff", P.proto() + [0x58] + TestLE.u32(0x7FFF_FFFF) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
+            pk(37, "pk-huge-lengths/binbytes8-2^62", P.proto(4) + [0x8E] + TestLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
+            pk(37, "pk-huge-lengths/binunicode8-2^62", P.proto(4) + [0x8D] + TestLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
+            pk(37, "pk-huge-lengths/long4-2^30", P.proto() + [0x8B] + TestLE.u32(1 << 30) + [1, 2], .reject("integer size")),
             pk(38, "pk-expansion/billion-laughs", billionLaughs(), .reject("expanded size")),
             pk(38, "pk-expansion/dup", P.proto() + P.int(1) + [UInt8](repeating: P.DUP, count: 300_000) + [P.STOP], .reject("stack size")),
             pk(38, "pk-expansion/marks", P.proto() + [UInt8](repeating: P.MARK, count: 1_000_000) + [P.STOP], .reject("MARK depth")),
             pk(39, "pk-trailing-and-stacked/tail", sd + [0x00], .reject("pickle has bytes after STOP")),
             pk(39, "pk-trailing-and-stacked/two-pickles", sd + sd, .reject("pickle has bytes after STOP")),
-            pk(40, "pk-frame-straddle", P.proto(4) + [0x95] + CorpusLE.u64(2) + [0x42] + CorpusLE.u32(263) + [UInt8](repeating: 0x41, count: 263) + [P.STOP],
+            pk(40, "pk-frame-straddle", P.proto(4) + [0x95] + TestLE.u64(2) + [0x42] + TestLE.u32(263) + [UInt8](repeating: 0x41, count: 263) + [P.STOP],
                .reject("straddles the end of a frame")),
         ]
         return cases
@@ -235,22 +236,22 @@ enum CorpusTable {
 
     // MARK: - zip (41–52)
 
-    static func zp(_ n: Int, _ id: String, _ z: CorpusZip, _ e: CorpusCase.Expect) -> CorpusCase {
+    static func zp(_ n: Int, _ id: String, _ z: TestZip, _ e: CorpusCase.Expect) -> CorpusCase {
         CorpusCase(n, id, "pt", z.build(), e)
     }
 
     static var zip: [CorpusCase] {
         let sd = CorpusPickle.stateDict()
         let base = CorpusTorch.zip(pickle: sd)
-        func edit(_ f: (inout CorpusZip) -> Void) -> CorpusZip { var z = base; f(&z); return z }
+        func edit(_ f: (inout TestZip) -> Void) -> TestZip { var z = base; f(&z); return z }
         let evil = CorpusPickle.proto() + CorpusPickle.global("os", "system") + CorpusPickle.str("id") + [CorpusPickle.TUPLE1, CorpusPickle.REDUCE, CorpusPickle.STOP]
         var cases: [CorpusCase] = [
             CorpusCase(41, "zip-valid-control", "pt", base.build(), .accept),
-            zp(41, "zip-duplicate-datapkl", edit { $0.items.insert(CorpusZip.Item(name: "archive/data.pkl", data: evil), at: 0) },
+            zp(41, "zip-duplicate-datapkl", edit { $0.items.insert(TestZip.Item(name: "archive/data.pkl", data: evil), at: 0) },
                .reject("duplicate entry archive/data.pkl")),
             zp(42, "zip-two-prefixes", edit { $0.add("other/data.pkl", sd) }, .reject("records in two top-level folders")),
             CorpusCase(42, "zip-no-prefix", "pt", {
-                var z = CorpusZip()
+                var z = TestZip()
                 z.add("data.pkl", sd); z.add("data/0", CorpusTorch.sixFloats); z.add("version", Array("3\n".utf8))
                 return z.build()
             }(), .reject("is not inside a top-level folder")),
@@ -262,20 +263,20 @@ enum CorpusTable {
         }
         cases.append(zp(45, "zip-crc", edit { $0.items[0].crc = PixconvCore.crc32(sd) ^ 1 }, .reject("CRC mismatch")))
         cases.append(zp(46, "zip-bomb/declared-4GiB", edit {
-            $0.items[0] = CorpusZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 4), method: 8, uncompressedSize: 0xFFFF_FFF0)
+            $0.items[0] = TestZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 4), method: 8, uncompressedSize: 0xFFFF_FFF0)
         }, .reject("exceeds the limit")))
         cases.append(zp(46, "zip-bomb/inflates-past-declared", edit {
-            $0.items[0] = CorpusZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 10), method: 8, uncompressedSize: 1024,
+            $0.items[0] = TestZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 10), method: 8, uncompressedSize: 1024,
                                          crc: 0)
         }, .reject("inflates to more than the declared 1024 bytes")))
         // A second entry whose local header lies inside the first entry's data (both well formed).
         cases.append(zp(46, "zip-bomb/overlapping-entries", edit {
             let inner = [UInt8](repeating: 0x41, count: 16)
-            $0.items.insert(CorpusZip.Item(name: "archive/blob", data: CorpusZip.localRecord("archive/extra", inner)), at: 0)
-            $0.items.append(CorpusZip.Item(name: "archive/extra", data: inner, localOffset: 30 + "archive/blob".utf8.count))
+            $0.items.insert(TestZip.Item(name: "archive/blob", data: TestZip.localRecord("archive/extra", inner)), at: 0)
+            $0.items.append(TestZip.Item(name: "archive/extra", data: inner, localOffset: 30 + "archive/blob".utf8.count))
         }, .reject("zip: entries archive/blob and archive/extra overlap")))
         cases.append(zp(47, "zip-method/data-deflated-accepted", edit {
-            $0.items[2] = CorpusZip.Item(name: "archive/data/0", data: [0x01] + CorpusLE.u16(24) + CorpusLE.u16(~24) + CorpusTorch.sixFloats,
+            $0.items[2] = TestZip.Item(name: "archive/data/0", data: [0x01] + TestLE.u16(24) + TestLE.u16(~24) + CorpusTorch.sixFloats,
                                          method: 8, uncompressedSize: 24, crc: PixconvCore.crc32(CorpusTorch.sixFloats))
         }, .accept))
         for method: UInt16 in [12, 99] {
@@ -324,11 +325,11 @@ enum CorpusTable {
     static func gg(_ n: Int, _ id: String, _ b: [UInt8], _ e: CorpusCase.Expect) -> CorpusCase { CorpusCase(n, id, "gguf", b, e) }
 
     /// A file with one tensor info described by `info`, padded, with `dataBytes` of data.
-    static func oneTensor(_ kvs: (inout CorpusGGUF) -> Int = { _ in 0 }, name: String = "w", dims: [UInt64], type: UInt32,
+    static func oneTensor(_ kvs: (inout TestGGUF) -> Int = { _ in 0 }, name: String = "w", dims: [UInt64], type: UInt32,
                           offset: UInt64 = 0, dataBytes: Int) -> [UInt8] {
-        var kv = CorpusGGUF()
+        var kv = TestGGUF()
         let count = kvs(&kv)
-        var g = CorpusGGUF()
+        var g = TestGGUF()
         g.header(tensors: 1, kvs: UInt64(count))
         g.bytes += kv.bytes
         g.info(name, dims: dims, type: type, offset: offset)
@@ -338,20 +339,20 @@ enum CorpusTable {
     }
 
     static var gguf: [CorpusCase] {
-        let valid = CorpusGGUF.valid()
+        let valid = TestGGUF.valid()
         func header(magic: String = "GGUF", version: UInt32 = 3, tensors: UInt64 = 0, kvs: UInt64 = 0) -> [UInt8] {
-            var g = CorpusGGUF()
+            var g = TestGGUF()
             g.header(magic: magic, version: version, tensors: tensors, kvs: kvs)
             return g.bytes
         }
-        func kvFile(_ body: (inout CorpusGGUF) -> Void, count: UInt64 = 1) -> [UInt8] {
-            var g = CorpusGGUF()
+        func kvFile(_ body: (inout TestGGUF) -> Void, count: UInt64 = 1) -> [UInt8] {
+            var g = TestGGUF()
             g.header(tensors: 0, kvs: count)
             body(&g)
             return g.bytes
         }
         func twoTensors(_ a: UInt64, _ b: UInt64, dataBytes: Int = 64) -> [UInt8] {
-            var g = CorpusGGUF()
+            var g = TestGGUF()
             g.header(tensors: 2, kvs: 0)
             g.info("a", dims: [8], type: 0, offset: a)
             g.info("b", dims: [8], type: 0, offset: b)
@@ -397,7 +398,7 @@ enum CorpusTable {
             gg(58, "gguf-tensor-info/name-64-bytes", oneTensor(name: String(repeating: "n", count: 64), dims: [8], type: 0, dataBytes: 32),
                .reject("names must be 1…63 bytes")),
             gg(58, "gguf-tensor-info/duplicate-name", {
-                var g = CorpusGGUF()
+                var g = TestGGUF()
                 g.header(tensors: 2, kvs: 0)
                 g.info("a", dims: [8], type: 0, offset: 0)
                 g.info("a", dims: [8], type: 0, offset: 32)
@@ -415,7 +416,7 @@ enum CorpusTable {
             gg(59, "gguf-size-overflow/f32-padded-wrap", oneTensor(dims: [4, (1 << 30) - 1, (1 << 30) + 1, 1], type: 0, dataBytes: 32),
                .reject("tensor size overflow")),
             gg(59, "gguf-size-overflow/two-i8-7fffffffffffffc0", {
-                var g = CorpusGGUF()
+                var g = TestGGUF()
                 g.header(tensors: 2, kvs: 0)
                 g.info("a", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0)
                 g.info("b", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0x7FFF_FFFF_FFFF_FFC0)
@@ -447,13 +448,13 @@ enum CorpusTable {
 
     /// A GGUF that claims to be a pixconv store (it has `pixconv.components`), with one tensor
     /// `dit.w` and the given extra KV pairs (which must include `pixconv.components`).
-    static func storeLike(arch: String = "pixart", _ extra: (inout CorpusGGUF) -> Void) -> [UInt8] {
-        var kv = CorpusGGUF()
+    static func storeLike(arch: String = "pixart", _ extra: (inout TestGGUF) -> Void) -> [UInt8] {
+        var kv = TestGGUF()
         kv.kvString("general.architecture", arch)
         kv.kvString("pixconv.version", "0.1.0")
         extra(&kv)
         let count = keyCount(kv.bytes)
-        var g = CorpusGGUF()
+        var g = TestGGUF()
         g.header(tensors: 1, kvs: UInt64(count))
         g.bytes += kv.bytes
         g.info("dit.w", dims: [8], type: 0, offset: 0)
