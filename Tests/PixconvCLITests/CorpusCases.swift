@@ -113,7 +113,7 @@ enum CorpusTable {
                 let b = UInt64(i) << 61, e = UInt64(i + 1) << 61
                 return entry("t\(i)", "U8", shape: "[\(UInt64(1) << 61)]", offsets: "[\(b),\(e &- (i == 7 ? 1 : 0))]")
             }.joined(separator: ",") + "}"), .reject("shape must be an array of integers in 0...2^53")),
-            st(20, "st-polyglot-tail", valid + CorpusTorch.file(pickle: CorpusPickle.stateDict()), .reject("trailing bytes after tensor data")),
+            st(20, "st-polyglot-tail", valid + CorpusTorch.file(pickle: TestPickle.stateDict()), .reject("trailing bytes after tensor data")),
             st(21, "st-truncated", Array(valid.dropLast()), .reject("file truncated")),
             st(22, "st-many-tensors", manyTensors(), .reject("more than 200000 tensors")),
             // Names from the file never break the one-line message (nor drive the terminal).
@@ -146,7 +146,7 @@ enum CorpusTable {
     }
 
     static var pickle: [CorpusCase] {
-        typealias P = CorpusPickle
+        typealias P = TestPickle
         func call(_ m: String, _ f: String) -> [UInt8] { P.proto() + P.global(m, f) + P.str("marker") + [P.TUPLE1, P.REDUCE, P.STOP] }
         var cases: [CorpusCase] = []
         for (m, f) in [("builtins", "print"), ("os", "system"), ("posix", "system"), ("nt", "system")] {
@@ -191,7 +191,7 @@ enum CorpusTable {
             pk(33, "pk-persid-bad/storage-class", pid(P.str("storage") + P.global("torch", "ComplexFloatStorage") + P.str("0") + P.str("cpu") + P.int(4)),
                .reject("disallowed global `torch.ComplexFloatStorage`")),
         ]
-        let sd = CorpusPickle.stateDict()
+        let sd = TestPickle.stateDict()
         cases.append(pk(34, "pk-numel-mismatch/8-bytes", sd, .reject("holds 8 bytes, but its storage needs numel × itemsize = 24"),
                         records: ["0": [UInt8](repeating: 0, count: 8)]))
         cases.append(pk(34, "pk-numel-mismatch/88-bytes", sd, .reject("holds 88 bytes, but its storage needs numel × itemsize = 24"),
@@ -226,7 +226,7 @@ enum CorpusTable {
 
     /// A list of 8 ints, then 12 levels of lists of 8 references to the level below: 8^13 leaves.
     static func billionLaughs() -> [UInt8] {
-        typealias P = CorpusPickle
+        typealias P = TestPickle
         var b = P.proto() + [P.EMPTY_LIST, P.MARK] + (0..<8).flatMap { _ in P.int(1) } + [P.APPENDS] + P.put(0) + [P.POP]
         for level in 1...12 {
             b += [P.EMPTY_LIST, P.MARK] + (0..<8).flatMap { _ in P.get(UInt8(level - 1)) } + [P.APPENDS] + P.put(UInt8(level)) + [P.POP]
@@ -241,10 +241,10 @@ enum CorpusTable {
     }
 
     static var zip: [CorpusCase] {
-        let sd = CorpusPickle.stateDict()
+        let sd = TestPickle.stateDict()
         let base = CorpusTorch.zip(pickle: sd)
         func edit(_ f: (inout TestZip) -> Void) -> TestZip { var z = base; f(&z); return z }
-        let evil = CorpusPickle.proto() + CorpusPickle.global("os", "system") + CorpusPickle.str("id") + [CorpusPickle.TUPLE1, CorpusPickle.REDUCE, CorpusPickle.STOP]
+        let evil = TestPickle.proto() + TestPickle.global("os", "system") + TestPickle.str("id") + [TestPickle.TUPLE1, TestPickle.REDUCE, TestPickle.STOP]
         var cases: [CorpusCase] = [
             CorpusCase(41, "zip-valid-control", "pt", base.build(), .accept),
             zp(41, "zip-duplicate-datapkl", edit { $0.items.insert(TestZip.Item(name: "archive/data.pkl", data: evil), at: 0) },
@@ -291,13 +291,13 @@ enum CorpusTable {
         cases.append(zp(49, "zip-polyglot/appended", edit { $0.trailing = Array("JUNK".utf8) }, .reject("4 trailing bytes after the end record")))
         cases.append(zp(49, "zip-polyglot/comment", edit { $0.comment = Array("hi".utf8) }, .reject("archive comment of 2 bytes not allowed")))
         cases.append(zp(49, "zip-polyglot/two-end-records", edit { $0.secondEndRecord = true }, .reject("missing central header")))
-        cases.append(zp(50, "zip-torchscript", edit { $0.add("archive/constants.pkl", CorpusPickle.proto() + [CorpusPickle.EMPTY_TUPLE, CorpusPickle.STOP]) },
+        cases.append(zp(50, "zip-torchscript", edit { $0.add("archive/constants.pkl", TestPickle.proto() + [TestPickle.EMPTY_TUPLE, TestPickle.STOP]) },
                         .reject("TorchScript archives are code")))
         cases.append(CorpusCase(51, "zip-legacy/tar", "pt", tarFile(), .reject("neither a zip archive nor a legacy pickle stream")))
-        let bypass = CorpusPickle.proto() + CorpusPickle.global("builtins", "eval") + CorpusPickle.str("0x1950a86a20f9469cfc6c")
-            + [CorpusPickle.TUPLE1, CorpusPickle.REDUCE, CorpusPickle.STOP] + CorpusPickle.proto() + CorpusPickle.int(1001) + [CorpusPickle.STOP]
+        let bypass = TestPickle.proto() + TestPickle.global("builtins", "eval") + TestPickle.str("0x1950a86a20f9469cfc6c")
+            + [TestPickle.TUPLE1, TestPickle.REDUCE, TestPickle.STOP] + TestPickle.proto() + TestPickle.int(1001) + [TestPickle.STOP]
         cases.append(CorpusCase(51, "zip-legacy/magic-by-reduce", "pt", bypass, .reject("neither a zip archive nor a legacy pickle stream")))
-        let seven = CorpusPickle.proto() + CorpusPickle.dict([("w", CorpusPickle.tensor(key: "7", numel: 6, shape: [6], stride: [1]))]) + [CorpusPickle.STOP]
+        let seven = TestPickle.proto() + TestPickle.dict([("w", TestPickle.tensor(key: "7", numel: 6, shape: [6], stride: [1]))]) + [TestPickle.STOP]
         cases.append(pk(52, "zip-missing-record", seven, .reject("storage record archive/data/7 is missing")))
         cases.append(CorpusCase(52, "not-a-zip/png", "pt", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + [UInt8](repeating: 0, count: 64),
                                 .reject("neither a zip archive nor a legacy pickle stream")))
