@@ -45,12 +45,14 @@ let package = Package(
 
         // Test-only C hooks for `swift test --sanitize=address` (LeakSanitizer suppressions for XCTest).
         .target(name: "SanitizerSupport", path: "Tests/SanitizerSupport"),
+        // Byte builders (zip, GGUF, little-endian integers) and fuzz-file listing shared by the test targets.
+        .target(name: "PixconvTestSupport", dependencies: ["PixconvCore"], path: "Tests/PixconvTestSupport"),
 
-        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders", "SanitizerSupport"]),
+        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders", "SanitizerSupport", "PixconvTestSupport"]),
         .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
-        .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore"]),
-        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime"], exclude: ["Regressions"]),
+        .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore", "PixconvTestSupport"]),
+        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),
-        .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore", "PixconvReaders", "PixconvImage"]),
+        .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore", "PixconvReaders", "PixconvImage", "PixconvTestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvTestSupport
 
 /// One file of the bad-input corpus (`bad-inputs.md` §6) and what `pixconv inspect` must say.
 struct CorpusCase {
@@ -57,7 +58,7 @@ enum CorpusTable {
             st(2, "st-header-huge/u64-max", header("{}", length: UInt64.max), .reject("header too large")),
             st(2, "st-header-huge/100000001", header("{}", length: 100_000_001), .reject("header too large")),
             st(3, "st-header-past-eof", header(String(repeating: " ", count: 90) + "{}", length: 1000), .reject("exceeds the file")),
-            st(4, "st-bad-utf8", CorpusLE.u64(1) + [0xFF], .reject("header is not utf-8")),
+            st(4, "st-bad-utf8", TestLE.u64(1) + [0xFF], .reject("header is not utf-8")),
             st(5, "st-bad-json/open-brace", header("{"), .reject("header is not valid json")),
             st(5, "st-bad-json/array", header("[]"), .reject("header is not a json object")),
             st(5, "st-bad-json/string", header(#""x""#), .reject("header is not a json object")),
@@ -112,7 +113,7 @@ enum CorpusTable {
                 let b = UInt64(i) << 61, e = UInt64(i + 1) << 61
                 return entry("t\(i)", "U8", shape: "[\(UInt64(1) << 61)]", offsets: "[\(b),\(e &- (i == 7 ? 1 : 0))]")
             }.joined(separator: ",") + "}"), .reject("shape must be an array of integers in 0...2^53")),
-            st(20, "st-polyglot-tail", valid + CorpusTorch.file(pickle: CorpusPickle.stateDict()), .reject("trailing bytes after tensor data")),
+            st(20, "st-polyglot-tail", valid + CorpusTorch.file(pickle: TestPickle.stateDict()), .reject("trailing bytes after tensor data")),
             st(21, "st-truncated", Array(valid.dropLast()), .reject("file truncated")),
             st(22, "st-many-tensors", manyTensors(), .reject("more than 200000 tensors")),
             // Names from the file never break the one-line message (nor drive the terminal).
@@ -145,7 +146,7 @@ enum CorpusTable {
     }
 
     static var pickle: [CorpusCase] {
-        typealias P = CorpusPickle
+        typealias P = TestPickle
         func call(_ m: String, _ f: String) -> [UInt8] { P.proto() + P.global(m, f) + P.str("marker") + [P.TUPLE1, P.REDUCE, P.STOP] }
         var cases: [CorpusCase] = []
         for (m, f) in [("builtins", "print"), ("os", "system"), ("posix", "system"), ("nt", "system")] {
@@ -190,7 +191,7 @@ enum CorpusTable {
             pk(33, "pk-persid-bad/storage-class", pid(P.str("storage") + P.global("torch", "ComplexFloatStorage") + P.str("0") + P.str("cpu") + P.int(4)),
                .reject("disallowed global `torch.ComplexFloatStorage`")),
         ]
-        let sd = CorpusPickle.stateDict()
+        let sd = TestPickle.stateDict()
         cases.append(pk(34, "pk-numel-mismatch/8-bytes", sd, .reject("holds 8 bytes, but its storage needs numel × itemsize = 24"),
                         records: ["0": [UInt8](repeating: 0, count: 8)]))
         cases.append(pk(34, "pk-numel-mismatch/88-bytes", sd, .reject("holds 88 bytes, but its storage needs numel × itemsize = 24"),
@@ -208,16 +209,16 @@ enum CorpusTable {
             pk(36, "pk-structural/stop-empty-stack", P.proto() + [P.STOP], .reject("stack underflow")),
             pk(36, "pk-structural/opcode-ff", P.proto() + [0xFF, P.STOP], .reject("unknown opcode 0xff")),
             pk(36, "pk-structural/second-proto", P.proto() + P.proto() + P.int(1) + [P.STOP], .reject("PROTO after the first opcode")),
-            pk(37, "pk-huge-lengths/binunicode-7fffffff", P.proto() + [0x58] + CorpusLE.u32(0x7FFF_FFFF) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
-            pk(37, "pk-huge-lengths/binbytes8-2^62", P.proto(4) + [0x8E] + CorpusLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
-            pk(37, "pk-huge-lengths/binunicode8-2^62", P.proto(4) + [0x8D] + CorpusLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
-            pk(37, "pk-huge-lengths/long4-2^30", P.proto() + [0x8B] + CorpusLE.u32(1 << 30) + [1, 2], .reject("integer size")),
+            pk(37, "pk-huge-lengths/binunicode-7fffffff", P.proto() + [0x58] + TestLE.u32(0x7FFF_FFFF) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
+            pk(37, "pk-huge-lengths/binbytes8-2^62", P.proto(4) + [0x8E] + TestLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
+            pk(37, "pk-huge-lengths/binunicode8-2^62", P.proto(4) + [0x8D] + TestLE.u64(1 << 62) + [0x41, 0x42], .reject("corrupt pickle: truncated")),
+            pk(37, "pk-huge-lengths/long4-2^30", P.proto() + [0x8B] + TestLE.u32(1 << 30) + [1, 2], .reject("integer size")),
             pk(38, "pk-expansion/billion-laughs", billionLaughs(), .reject("expanded size")),
             pk(38, "pk-expansion/dup", P.proto() + P.int(1) + [UInt8](repeating: P.DUP, count: 300_000) + [P.STOP], .reject("stack size")),
             pk(38, "pk-expansion/marks", P.proto() + [UInt8](repeating: P.MARK, count: 1_000_000) + [P.STOP], .reject("MARK depth")),
             pk(39, "pk-trailing-and-stacked/tail", sd + [0x00], .reject("pickle has bytes after STOP")),
             pk(39, "pk-trailing-and-stacked/two-pickles", sd + sd, .reject("pickle has bytes after STOP")),
-            pk(40, "pk-frame-straddle", P.proto(4) + [0x95] + CorpusLE.u64(2) + [0x42] + CorpusLE.u32(263) + [UInt8](repeating: 0x41, count: 263) + [P.STOP],
+            pk(40, "pk-frame-straddle", P.proto(4) + [0x95] + TestLE.u64(2) + [0x42] + TestLE.u32(263) + [UInt8](repeating: 0x41, count: 263) + [P.STOP],
                .reject("straddles the end of a frame")),
         ]
         return cases
@@ -225,7 +226,7 @@ enum CorpusTable {
 
     /// A list of 8 ints, then 12 levels of lists of 8 references to the level below: 8^13 leaves.
     static func billionLaughs() -> [UInt8] {
-        typealias P = CorpusPickle
+        typealias P = TestPickle
         var b = P.proto() + [P.EMPTY_LIST, P.MARK] + (0..<8).flatMap { _ in P.int(1) } + [P.APPENDS] + P.put(0) + [P.POP]
         for level in 1...12 {
             b += [P.EMPTY_LIST, P.MARK] + (0..<8).flatMap { _ in P.get(UInt8(level - 1)) } + [P.APPENDS] + P.put(UInt8(level)) + [P.POP]
@@ -235,22 +236,22 @@ enum CorpusTable {
 
     // MARK: - zip (41–52)
 
-    static func zp(_ n: Int, _ id: String, _ z: CorpusZip, _ e: CorpusCase.Expect) -> CorpusCase {
+    static func zp(_ n: Int, _ id: String, _ z: TestZip, _ e: CorpusCase.Expect) -> CorpusCase {
         CorpusCase(n, id, "pt", z.build(), e)
     }
 
     static var zip: [CorpusCase] {
-        let sd = CorpusPickle.stateDict()
+        let sd = TestPickle.stateDict()
         let base = CorpusTorch.zip(pickle: sd)
-        func edit(_ f: (inout CorpusZip) -> Void) -> CorpusZip { var z = base; f(&z); return z }
-        let evil = CorpusPickle.proto() + CorpusPickle.global("os", "system") + CorpusPickle.str("id") + [CorpusPickle.TUPLE1, CorpusPickle.REDUCE, CorpusPickle.STOP]
+        func edit(_ f: (inout TestZip) -> Void) -> TestZip { var z = base; f(&z); return z }
+        let evil = TestPickle.proto() + TestPickle.global("os", "system") + TestPickle.str("id") + [TestPickle.TUPLE1, TestPickle.REDUCE, TestPickle.STOP]
         var cases: [CorpusCase] = [
             CorpusCase(41, "zip-valid-control", "pt", base.build(), .accept),
-            zp(41, "zip-duplicate-datapkl", edit { $0.items.insert(CorpusZip.Item(name: "archive/data.pkl", data: evil), at: 0) },
+            zp(41, "zip-duplicate-datapkl", edit { $0.items.insert(TestZip.Item(name: "archive/data.pkl", data: evil), at: 0) },
                .reject("duplicate entry archive/data.pkl")),
             zp(42, "zip-two-prefixes", edit { $0.add("other/data.pkl", sd) }, .reject("records in two top-level folders")),
             CorpusCase(42, "zip-no-prefix", "pt", {
-                var z = CorpusZip()
+                var z = TestZip()
                 z.add("data.pkl", sd); z.add("data/0", CorpusTorch.sixFloats); z.add("version", Array("3\n".utf8))
                 return z.build()
             }(), .reject("is not inside a top-level folder")),
@@ -262,20 +263,20 @@ enum CorpusTable {
         }
         cases.append(zp(45, "zip-crc", edit { $0.items[0].crc = PixconvCore.crc32(sd) ^ 1 }, .reject("CRC mismatch")))
         cases.append(zp(46, "zip-bomb/declared-4GiB", edit {
-            $0.items[0] = CorpusZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 4), method: 8, uncompressedSize: 0xFFFF_FFF0)
+            $0.items[0] = TestZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 4), method: 8, uncompressedSize: 0xFFFF_FFF0)
         }, .reject("exceeds the limit")))
         cases.append(zp(46, "zip-bomb/inflates-past-declared", edit {
-            $0.items[0] = CorpusZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 10), method: 8, uncompressedSize: 1024,
+            $0.items[0] = TestZip.Item(name: "archive/data.pkl", data: corpusDeflatedZeros(repeats: 10), method: 8, uncompressedSize: 1024,
                                          crc: 0)
         }, .reject("inflates to more than the declared 1024 bytes")))
         // A second entry whose local header lies inside the first entry's data (both well formed).
         cases.append(zp(46, "zip-bomb/overlapping-entries", edit {
             let inner = [UInt8](repeating: 0x41, count: 16)
-            $0.items.insert(CorpusZip.Item(name: "archive/blob", data: CorpusZip.localRecord("archive/extra", inner)), at: 0)
-            $0.items.append(CorpusZip.Item(name: "archive/extra", data: inner, localOffset: 30 + "archive/blob".utf8.count))
+            $0.items.insert(TestZip.Item(name: "archive/blob", data: TestZip.localRecord("archive/extra", inner)), at: 0)
+            $0.items.append(TestZip.Item(name: "archive/extra", data: inner, localOffset: 30 + "archive/blob".utf8.count))
         }, .reject("zip: entries archive/blob and archive/extra overlap")))
         cases.append(zp(47, "zip-method/data-deflated-accepted", edit {
-            $0.items[2] = CorpusZip.Item(name: "archive/data/0", data: [0x01] + CorpusLE.u16(24) + CorpusLE.u16(~24) + CorpusTorch.sixFloats,
+            $0.items[2] = TestZip.Item(name: "archive/data/0", data: [0x01] + TestLE.u16(24) + TestLE.u16(~24) + CorpusTorch.sixFloats,
                                          method: 8, uncompressedSize: 24, crc: PixconvCore.crc32(CorpusTorch.sixFloats))
         }, .accept))
         for method: UInt16 in [12, 99] {
@@ -290,13 +291,13 @@ enum CorpusTable {
         cases.append(zp(49, "zip-polyglot/appended", edit { $0.trailing = Array("JUNK".utf8) }, .reject("4 trailing bytes after the end record")))
         cases.append(zp(49, "zip-polyglot/comment", edit { $0.comment = Array("hi".utf8) }, .reject("archive comment of 2 bytes not allowed")))
         cases.append(zp(49, "zip-polyglot/two-end-records", edit { $0.secondEndRecord = true }, .reject("missing central header")))
-        cases.append(zp(50, "zip-torchscript", edit { $0.add("archive/constants.pkl", CorpusPickle.proto() + [CorpusPickle.EMPTY_TUPLE, CorpusPickle.STOP]) },
+        cases.append(zp(50, "zip-torchscript", edit { $0.add("archive/constants.pkl", TestPickle.proto() + [TestPickle.EMPTY_TUPLE, TestPickle.STOP]) },
                         .reject("TorchScript archives are code")))
         cases.append(CorpusCase(51, "zip-legacy/tar", "pt", tarFile(), .reject("neither a zip archive nor a legacy pickle stream")))
-        let bypass = CorpusPickle.proto() + CorpusPickle.global("builtins", "eval") + CorpusPickle.str("0x1950a86a20f9469cfc6c")
-            + [CorpusPickle.TUPLE1, CorpusPickle.REDUCE, CorpusPickle.STOP] + CorpusPickle.proto() + CorpusPickle.int(1001) + [CorpusPickle.STOP]
+        let bypass = TestPickle.proto() + TestPickle.global("builtins", "eval") + TestPickle.str("0x1950a86a20f9469cfc6c")
+            + [TestPickle.TUPLE1, TestPickle.REDUCE, TestPickle.STOP] + TestPickle.proto() + TestPickle.int(1001) + [TestPickle.STOP]
         cases.append(CorpusCase(51, "zip-legacy/magic-by-reduce", "pt", bypass, .reject("neither a zip archive nor a legacy pickle stream")))
-        let seven = CorpusPickle.proto() + CorpusPickle.dict([("w", CorpusPickle.tensor(key: "7", numel: 6, shape: [6], stride: [1]))]) + [CorpusPickle.STOP]
+        let seven = TestPickle.proto() + TestPickle.dict([("w", TestPickle.tensor(key: "7", numel: 6, shape: [6], stride: [1]))]) + [TestPickle.STOP]
         cases.append(pk(52, "zip-missing-record", seven, .reject("storage record archive/data/7 is missing")))
         cases.append(CorpusCase(52, "not-a-zip/png", "pt", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + [UInt8](repeating: 0, count: 64),
                                 .reject("neither a zip archive nor a legacy pickle stream")))
@@ -324,11 +325,11 @@ enum CorpusTable {
     static func gg(_ n: Int, _ id: String, _ b: [UInt8], _ e: CorpusCase.Expect) -> CorpusCase { CorpusCase(n, id, "gguf", b, e) }
 
     /// A file with one tensor info described by `info`, padded, with `dataBytes` of data.
-    static func oneTensor(_ kvs: (inout CorpusGGUF) -> Int = { _ in 0 }, name: String = "w", dims: [UInt64], type: UInt32,
+    static func oneTensor(_ kvs: (inout TestGGUF) -> Int = { _ in 0 }, name: String = "w", dims: [UInt64], type: UInt32,
                           offset: UInt64 = 0, dataBytes: Int) -> [UInt8] {
-        var kv = CorpusGGUF()
+        var kv = TestGGUF()
         let count = kvs(&kv)
-        var g = CorpusGGUF()
+        var g = TestGGUF()
         g.header(tensors: 1, kvs: UInt64(count))
         g.bytes += kv.bytes
         g.info(name, dims: dims, type: type, offset: offset)
@@ -338,20 +339,20 @@ enum CorpusTable {
     }
 
     static var gguf: [CorpusCase] {
-        let valid = CorpusGGUF.valid()
+        let valid = TestGGUF.valid()
         func header(magic: String = "GGUF", version: UInt32 = 3, tensors: UInt64 = 0, kvs: UInt64 = 0) -> [UInt8] {
-            var g = CorpusGGUF()
+            var g = TestGGUF()
             g.header(magic: magic, version: version, tensors: tensors, kvs: kvs)
             return g.bytes
         }
-        func kvFile(_ body: (inout CorpusGGUF) -> Void, count: UInt64 = 1) -> [UInt8] {
-            var g = CorpusGGUF()
+        func kvFile(_ body: (inout TestGGUF) -> Void, count: UInt64 = 1) -> [UInt8] {
+            var g = TestGGUF()
             g.header(tensors: 0, kvs: count)
             body(&g)
             return g.bytes
         }
         func twoTensors(_ a: UInt64, _ b: UInt64, dataBytes: Int = 64) -> [UInt8] {
-            var g = CorpusGGUF()
+            var g = TestGGUF()
             g.header(tensors: 2, kvs: 0)
             g.info("a", dims: [8], type: 0, offset: a)
             g.info("b", dims: [8], type: 0, offset: b)
@@ -397,7 +398,7 @@ enum CorpusTable {
             gg(58, "gguf-tensor-info/name-64-bytes", oneTensor(name: String(repeating: "n", count: 64), dims: [8], type: 0, dataBytes: 32),
                .reject("names must be 1…63 bytes")),
             gg(58, "gguf-tensor-info/duplicate-name", {
-                var g = CorpusGGUF()
+                var g = TestGGUF()
                 g.header(tensors: 2, kvs: 0)
                 g.info("a", dims: [8], type: 0, offset: 0)
                 g.info("a", dims: [8], type: 0, offset: 32)
@@ -415,7 +416,7 @@ enum CorpusTable {
             gg(59, "gguf-size-overflow/f32-padded-wrap", oneTensor(dims: [4, (1 << 30) - 1, (1 << 30) + 1, 1], type: 0, dataBytes: 32),
                .reject("tensor size overflow")),
             gg(59, "gguf-size-overflow/two-i8-7fffffffffffffc0", {
-                var g = CorpusGGUF()
+                var g = TestGGUF()
                 g.header(tensors: 2, kvs: 0)
                 g.info("a", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0)
                 g.info("b", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0x7FFF_FFFF_FFFF_FFC0)
@@ -447,13 +448,13 @@ enum CorpusTable {
 
     /// A GGUF that claims to be a pixconv store (it has `pixconv.components`), with one tensor
     /// `dit.w` and the given extra KV pairs (which must include `pixconv.components`).
-    static func storeLike(arch: String = "pixart", _ extra: (inout CorpusGGUF) -> Void) -> [UInt8] {
-        var kv = CorpusGGUF()
+    static func storeLike(arch: String = "pixart", _ extra: (inout TestGGUF) -> Void) -> [UInt8] {
+        var kv = TestGGUF()
         kv.kvString("general.architecture", arch)
         kv.kvString("pixconv.version", "0.1.0")
         extra(&kv)
         let count = keyCount(kv.bytes)
-        var g = CorpusGGUF()
+        var g = TestGGUF()
         g.header(tensors: 1, kvs: UInt64(count))
         g.bytes += kv.bytes
         g.info("dit.w", dims: [8], type: 0, offset: 0)

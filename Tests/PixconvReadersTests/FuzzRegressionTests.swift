@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvTestSupport
 import XCTest
 
 @testable import PixconvReaders
@@ -12,24 +13,12 @@ import XCTest
 /// - the seed corpora `FuzzTesting/Corpus/<target>/`, written by safetensors, torch and pickle
 ///   (FuzzTesting/make_corpus.py), must be accepted whole.
 final class ReadersFuzzRegressionTests: XCTestCase {
-    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    /// (file name, bytes) of every file in `folder`, sorted; none when the folder does not exist.
-    private static func fuzzFiles(_ folder: String) throws -> [(name: String, bytes: [UInt8])] {
-        let url = root.appendingPathComponent(folder)
-        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: url.path).sorted().filter { !$0.hasPrefix(".") }.map {
-            ($0, [UInt8](try Data(contentsOf: url.appendingPathComponent($0))))
-        }
-    }
-
     private static func regressions(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
-        try fuzzFiles("Tests/PixconvReadersTests/Regressions/\(target)")
+        try FuzzFiles.list("Tests/PixconvReadersTests/Regressions/\(target)")
     }
 
     private static func seeds(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
-        try fuzzFiles("FuzzTesting/Corpus/\(target)")
+        try FuzzFiles.list("FuzzTesting/Corpus/\(target)")
     }
 
     /// Writes `bytes` to a fresh temporary file, removed when `body` returns.

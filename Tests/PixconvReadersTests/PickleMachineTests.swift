@@ -1,51 +1,10 @@
+import PixconvTestSupport
 import XCTest
 @testable import PixconvReaders
 
-/// Hand-written pickle opcodes (CPython `Lib/pickletools.py` numbering).
-enum TPK {
-    static let MARK: UInt8 = 0x28, STOP: UInt8 = 0x2E, POP: UInt8 = 0x30, POP_MARK: UInt8 = 0x31, DUP: UInt8 = 0x32
-    static let NONE: UInt8 = 0x4E, NEWTRUE: UInt8 = 0x88, NEWFALSE: UInt8 = 0x89
-    static let REDUCE: UInt8 = 0x52, BUILD: UInt8 = 0x62, NEWOBJ: UInt8 = 0x81, STACK_GLOBAL: UInt8 = 0x93
-    static let BINPERSID: UInt8 = 0x51, INST: UInt8 = 0x69, OBJ: UInt8 = 0x6F
-    static let EMPTY_TUPLE: UInt8 = 0x29, TUPLE: UInt8 = 0x74, TUPLE1: UInt8 = 0x85, TUPLE2: UInt8 = 0x86, TUPLE3: UInt8 = 0x87
-    static let EMPTY_LIST: UInt8 = 0x5D, APPEND: UInt8 = 0x61, APPENDS: UInt8 = 0x65
-    static let EMPTY_DICT: UInt8 = 0x7D, SETITEM: UInt8 = 0x73, SETITEMS: UInt8 = 0x75, MEMOIZE: UInt8 = 0x94
-
-    static func proto(_ v: UInt8 = 2) -> [UInt8] { [0x80, v] }
-    static func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
-    static func str(_ s: String) -> [UInt8] {
-        let u = Array(s.utf8)
-        return [0x58] + TorchTestZip.le32(u.count) + u
-    }
-    static func short(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
-    static func int(_ v: Int) -> [UInt8] {
-        if (0...255).contains(v) { return [0x4B, UInt8(v)] }
-        if (0...65535).contains(v) { return [0x4D] + TorchTestZip.le16(v) }
-        if Int32(exactly: v) != nil { return [0x4A] + TorchTestZip.le32(v) }
-        return [0x8A, 8] + TorchTestZip.le(UInt64(bitPattern: Int64(v)), 8)
-    }
-    static func put(_ i: UInt8) -> [UInt8] { [0x71, i] }
-    static func get(_ i: UInt8) -> [UInt8] { [0x68, i] }
-    static func tuple(_ items: [Int]) -> [UInt8] { [MARK] + items.flatMap { int($0) } + [TUPLE] }
-
-    /// `_rebuild_tensor_v2(('storage', torch.<type>, key, 'cpu', numel), offset, size, stride, False, OrderedDict())`.
-    static func tensor(key: String, type: String = "FloatStorage", numel: Int, offset: Int = 0, shape: [Int], stride: [Int]) -> [UInt8] {
-        var b = global("torch._utils", "_rebuild_tensor_v2") + [MARK]
-        b += [MARK] + str("storage") + global("torch", type) + str(key) + str("cpu") + int(numel) + [TUPLE, BINPERSID]
-        b += int(offset) + tuple(shape) + tuple(stride) + [NEWFALSE] + global("collections", "OrderedDict") + [EMPTY_TUPLE, REDUCE]
-        return b + [TUPLE, REDUCE]
-    }
-
-    /// `{k: v, …}` from already-encoded values.
-    static func dict(_ pairs: [(String, [UInt8])]) -> [UInt8] {
-        [EMPTY_DICT, MARK] + pairs.flatMap { str($0.0) + $0.1 } + [SETITEMS]
-    }
-
-    /// `(callable)(arg)` with one string argument.
-    static func call(_ module: String, _ name: String, _ arg: String) -> [UInt8] {
-        global(module, name) + str(arg) + [TUPLE1, REDUCE]
-    }
-}
+/// Hand-written pickle opcodes (CPython `Lib/pickletools.py` numbering), shared with the CLI's
+/// bad-input corpus.
+typealias TPK = TestPickle
 
 final class PickleMachineTests: XCTestCase {
     func run(_ bytes: [UInt8]) throws -> PickleValue { try PickleMachine.run(bytes).value }
@@ -218,7 +177,7 @@ final class PickleMachineTests: XCTestCase {
 
     func testMemoGetOfUnsetIndex() {
         expect(TPK.proto() + TPK.int(1) + TPK.put(3) + TPK.get(5) + [TPK.STOP], .memoMissing(index: 5, offset: 6))
-        expect(TPK.proto() + [0x6A] + TPK.TorchLE32(1 << 31) + [TPK.STOP], .memoMissing(index: 1 << 31, offset: 2))
+        expect(TPK.proto() + [0x6A] + TestLE.u32(1 << 31) + [TPK.STOP], .memoMissing(index: 1 << 31, offset: 2))
     }
 
     func testStructuralCorruption() {
@@ -242,21 +201,21 @@ final class PickleMachineTests: XCTestCase {
     }
 
     func testHugeLengthsAreCheckedBeforeAllocating() {
-        expect(TPK.proto() + [0x58] + TPK.TorchLE32(0x7FFF_FFFF) + [0x41, 0x42], .truncated(offset: 2))
-        expect(TPK.proto(4) + [0x8E] + TorchTestZip.le(1 << 62, 8) + [0x41], .truncated(offset: 2))
-        expect(TPK.proto(4) + [0x8D] + TorchTestZip.le(UInt64.max, 8) + [0x41], .truncated(offset: 2))
-        expect(TPK.proto() + [0x8B] + TPK.TorchLE32(1 << 30) + [1, 2], .limitExceeded("integer size (256 bytes)", offset: 2))
-        expect(TPK.proto() + [0x8B] + TPK.TorchLE32(-5) + [1, 2], .corrupt("negative LONG4 length", offset: 2))
-        expect(TPK.proto() + [0x54] + TPK.TorchLE32(-1) + [TPK.STOP], .corrupt("negative BINSTRING length", offset: 2))
+        expect(TPK.proto() + [0x58] + TestLE.u32(0x7FFF_FFFF) + [0x41, 0x42], .truncated(offset: 2))
+        expect(TPK.proto(4) + [0x8E] + TestLE.u64(1 << 62) + [0x41], .truncated(offset: 2))
+        expect(TPK.proto(4) + [0x8D] + TestLE.u64(UInt64.max) + [0x41], .truncated(offset: 2))
+        expect(TPK.proto() + [0x8B] + TestLE.u32(1 << 30) + [1, 2], .limitExceeded("integer size (256 bytes)", offset: 2))
+        expect(TPK.proto() + [0x8B] + TestLE.u32(-5) + [1, 2], .corrupt("negative LONG4 length", offset: 2))
+        expect(TPK.proto() + [0x54] + TestLE.u32(-1) + [TPK.STOP], .corrupt("negative BINSTRING length", offset: 2))
     }
 
     func testFrameBoundaries() {
         // A 2-byte frame holding the start of a 263-byte BINBYTES (fickling's frame divergence).
-        let straddle = TPK.proto(4) + [0x95] + TorchTestZip.le64(2) + [0x42] + TPK.TorchLE32(263) + [UInt8](repeating: 0x41, count: 263) + [TPK.STOP]
+        let straddle = TPK.proto(4) + [0x95] + TestLE.u64(2) + [0x42] + TestLE.u32(263) + [UInt8](repeating: 0x41, count: 263) + [TPK.STOP]
         expect(straddle) { if case .corrupt("read straddles the end of a frame", _) = $0 { true } else { false } }
-        expect(TPK.proto(4) + [0x95] + TorchTestZip.le64(1000) + TPK.int(1) + [TPK.STOP], .truncated(offset: 2))
+        expect(TPK.proto(4) + [0x95] + TestLE.u64(1000) + TPK.int(1) + [TPK.STOP], .truncated(offset: 2))
         // Properly framed.
-        XCTAssertEqual(try run(TPK.proto(4) + [0x95] + TorchTestZip.le64(3) + TPK.int(7) + [TPK.STOP]), .int(7))
+        XCTAssertEqual(try run(TPK.proto(4) + [0x95] + TestLE.u64(3) + TPK.int(7) + [TPK.STOP]), .int(7))
     }
 
     func testDeepNestingIsRefusedWithoutStackOverflow() {
@@ -296,8 +255,4 @@ final class PickleMachineTests: XCTestCase {
             _ = try? run(bad)
         }
     }
-}
-
-extension TPK {
-    static func TorchLE32(_ v: Int) -> [UInt8] { TorchTestZip.le32(v) }
 }

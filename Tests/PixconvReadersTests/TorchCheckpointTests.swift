@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvTestSupport
 import XCTest
 @testable import PixconvReaders
 
@@ -44,8 +45,8 @@ func torchSHA256(_ data: UnsafeRawBufferPointer) -> String {
 
 /// A zip checkpoint made by hand: `<folder>/data.pkl`, records, version and byteorder.
 func torchTestCheckpoint(_ pickle: [UInt8], records: [(String, [UInt8])] = [], folder: String = "archive",
-                         byteorder: String? = "little", extra: [TorchTestZip.Item] = []) -> [UInt8] {
-    var z = TorchTestZip(zip64: true)
+                         byteorder: String? = "little", extra: [TestZip.Item] = []) -> [UInt8] {
+    var z = TestZip(zip64: true)
     z.items = [.init(name: "\(folder)/data.pkl", data: pickle)]
     if let order = byteorder { z.items.append(.init(name: "\(folder)/byteorder", data: Array(order.utf8))) }
     for (key, bytes) in records { z.items.append(.init(name: "\(folder)/data/\(key)", data: bytes)) }
@@ -179,11 +180,11 @@ final class TorchCheckpointTests: XCTestCase {
         t += [TPK.MARK] + TPK.str("storage") + TPK.global("torch.storage", "UntypedStorage") + TPK.str("0") + TPK.str("cpu") + TPK.int(12)
         t += [TPK.TUPLE, TPK.BINPERSID] + TPK.int(0) + TPK.tuple([2, 3]) + TPK.tuple([1, 2]) + [TPK.NEWFALSE]
         t += TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE] + TPK.global("torch", "uint16") + [TPK.TUPLE, TPK.REDUCE]
-        let record = [UInt16](0..<6).flatMap { TorchTestZip.le16(Int($0)) }
+        let record = [UInt16](0..<6).flatMap { TestLE.u16(Int($0)) }
         let c = try open(torchTestCheckpoint(TPK.proto() + TPK.dict([("u", t)]) + [TPK.STOP], records: [("0", record)]))
         XCTAssertEqual(c.tensors, [TensorInfo(name: "u", dtype: .U16, shape: [2, 3], byteCount: 12)])
         // Element (i, j) sits at i + 2j: [[0, 2, 4], [1, 3, 5]].
-        XCTAssertEqual(try c.data(for: "u").withBytes { Array($0) }, [0, 2, 4, 1, 3, 5].flatMap { TorchTestZip.le16($0) })
+        XCTAssertEqual(try c.data(for: "u").withBytes { Array($0) }, [0, 2, 4, 1, 3, 5].flatMap { TestLE.u16($0) })
     }
 
     /// `module.state_dict()` pickles an OrderedDict with `_metadata` through BUILD; keys that are not
@@ -193,7 +194,7 @@ final class TorchCheckpointTests: XCTestCase {
         var p = TPK.proto() + TPK.global("collections", "OrderedDict") + [TPK.EMPTY_TUPLE, TPK.REDUCE, TPK.MARK]
         p += TPK.str("w") + tensor
         p += TPK.tuple([1, 2]) + tensor
-        p += [TPK.NONE, TPK.EMPTY_DICT] + [0x47] + TorchTestZip.le(Double(2.5).bitPattern.byteSwapped, 8) + tensor + [TPK.SETITEM]
+        p += [TPK.NONE, TPK.EMPTY_DICT] + [0x47] + TestLE.u64(Double(2.5).bitPattern.byteSwapped) + tensor + [TPK.SETITEM]
         p += [TPK.SETITEMS] + TPK.dict([("_metadata", TPK.dict([("", TPK.dict([("version", TPK.int(1))]))]))]) + [TPK.BUILD, TPK.STOP]
         let c = try open(torchTestCheckpoint(p, records: [("0", floats([1]))]))
         XCTAssertEqual(c.tensors.map(\.name), ["(1, 2)", "None.2.5", "w"])
@@ -220,14 +221,14 @@ final class TorchCheckpointTests: XCTestCase {
     /// A deflated data.pkl whose declared size exceeds the 1 GiB cap is refused before inflating.
     func testDataPickleSizeCap() {
         let hello: [UInt8] = [203, 72, 205, 201, 201, 87, 200, 192, 32, 11, 50, 43, 146, 243, 243, 202, 0]
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/data.pkl", data: hello, method: 8, uncompressedSize: (1 << 30) + 1, crc: 0),
                    .init(name: "a/version", data: Array("3".utf8))]
         expectError(z.build(), ZipError.tooLarge(name: "a/data.pkl", declared: (1 << 30) + 1, limit: 1 << 30))
     }
 
     func testOpeningDoesNotReadTensorData() throws {
-        var record = TorchTestZip.Item(name: "archive/data/0", data: floats([1, 2, 3, 4, 5, 6]))
+        var record = TestZip.Item(name: "archive/data/0", data: floats([1, 2, 3, 4, 5, 6]))
         record.crc = 0xDEAD_BEEF
         let bytes = torchTestCheckpoint(pickle(numel: 6, shape: [6], stride: [1]), extra: [record])
         let c = try open(bytes)
@@ -279,7 +280,7 @@ final class TorchCheckpointTests: XCTestCase {
     func testDeflatedStorageWithLyingSize() throws {
         // The record declares 24 bytes (numel 6 × f32) but inflates to 31.
         let hello: [UInt8] = [203, 72, 205, 201, 201, 87, 200, 192, 32, 11, 50, 43, 146, 243, 243, 202, 0]
-        let record = TorchTestZip.Item(name: "archive/data/0", data: hello, method: 8, uncompressedSize: 24, crc: 0xC70A_7E89)
+        let record = TestZip.Item(name: "archive/data/0", data: hello, method: 8, uncompressedSize: 24, crc: 0xC70A_7E89)
         let c = try open(torchTestCheckpoint(pickle(numel: 6, shape: [6], stride: [1]), extra: [record]))
         XCTAssertThrowsError(try c.data(for: "w")) { error in
             XCTAssertEqual(error as? ZipError, .inflate(name: "archive/data/0", reason: "inflates to more than the declared 24 bytes"))
@@ -302,10 +303,10 @@ final class TorchCheckpointTests: XCTestCase {
         expectError(torchTestCheckpoint(p, records: r, extra: [.init(name: "archive/constants.pkl", data: p)]), TorchError.torchScript)
         expectError(torchTestCheckpoint(p, records: r, extra: [.init(name: "archive/code/__torch__.py", data: [0x23])]), TorchError.torchScript)
         // Root-level data.pkl, missing version, bad byteorder, zip-slip record names.
-        var root = TorchTestZip()
+        var root = TestZip()
         root.items = [.init(name: "data.pkl", data: p)]
         expectError(root.build(), TorchError.layout("record data.pkl is not inside a top-level folder"))
-        var noVersion = TorchTestZip()
+        var noVersion = TestZip()
         noVersion.items = [.init(name: "a/data.pkl", data: p), .init(name: "a/data/0", data: floats([1]))]
         expectError(noVersion.build(), TorchError.layout("no version record"))
         expectError(torchTestCheckpoint(p, records: r, byteorder: "middle"), TorchError.badRecord(record: "archive/byteorder", reason: "unknown byte order \"middle\""))
@@ -348,7 +349,7 @@ final class TorchCheckpointTests: XCTestCase {
         for name in ["transformer-f16.safetensors", "expected.json"] {
             XCTAssertFalse(TorchCheckpoint.looksLikeCheckpoint(try MappedFile(path: Self.readers.appendingPathComponent(name).path)), name)
         }
-        var other = TorchTestZip()
+        var other = TestZip()
         other.items = [.init(name: "a/b.txt", data: [1])]
         XCTAssertFalse(torchWithTestFile(other.build()) { TorchCheckpoint.looksLikeCheckpoint(try! MappedFile(path: $0)) })
     }
@@ -370,7 +371,7 @@ final class TorchCheckpointTests: XCTestCase {
         b += TPK.proto() + TPK.dict([("protocol_version", TPK.int(1001)), ("little_endian", [TPK.NEWTRUE])]) + [TPK.STOP]
         b += object
         b += TPK.proto() + [TPK.EMPTY_LIST, TPK.MARK] + keys.flatMap { TPK.str($0) } + [TPK.APPENDS, TPK.STOP]
-        for s in storages { b += TorchTestZip.le64(s.count) + s.bytes }
+        for s in storages { b += TestLE.u64(UInt64(s.count)) + s.bytes }
         return b
     }
 

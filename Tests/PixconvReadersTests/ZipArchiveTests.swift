@@ -1,73 +1,8 @@
 import Foundation
 import PixconvCore
+import PixconvTestSupport
 import XCTest
 @testable import PixconvReaders
-
-/// Builds zip archives byte by byte (APPNOTE.TXT layouts), including malformed ones.
-struct TorchTestZip {
-    struct Item {
-        var name: String
-        /// Bytes as written: compressed bytes for method 8.
-        var data: [UInt8]
-        var method: UInt16 = 0
-        var flags: UInt16 = 0
-        var uncompressedSize: Int?
-        var crc: UInt32?
-        var localName: String?
-        var localOffset: Int?
-        var compressedSize: Int?
-        /// Central sizes and offset as 0xFFFFFFFF with the values in a ZIP64 extra field.
-        var zip64Extra = false
-    }
-
-    var items: [Item] = []
-    var zip64 = false
-    var prefix: [UInt8] = []
-    var comment: [UInt8] = []
-    var trailing: [UInt8] = []
-    var countDelta = 0
-
-    static func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
-    static func le16(_ v: Int) -> [UInt8] { le(UInt64(v), 2) }
-    static func le32(_ v: Int) -> [UInt8] { le(UInt64(UInt32(truncatingIfNeeded: v)), 4) }
-    static func le64(_ v: Int) -> [UInt8] { le(UInt64(v), 8) }
-
-    func build() -> [UInt8] {
-        var body: [UInt8] = []
-        var central: [UInt8] = []
-        for item in items {
-            let offset = body.count
-            let crc = item.crc ?? PixconvCore.crc32(item.data)
-            let usize = item.uncompressedSize ?? item.data.count
-            let csize = item.compressedSize ?? item.data.count
-            let localName = Array((item.localName ?? item.name).utf8)
-            body += [0x50, 0x4B, 0x03, 0x04] + Self.le16(20) + Self.le16(Int(item.flags)) + Self.le16(Int(item.method))
-            body += Self.le16(0) + Self.le16(0x21) + Self.le32(Int(crc)) + Self.le32(csize) + Self.le32(usize)
-            body += Self.le16(localName.count) + Self.le16(0) + localName
-            body += item.data
-            let name = Array(item.name.utf8)
-            let local = item.localOffset ?? offset
-            let extra = item.zip64Extra ? Self.le16(1) + Self.le16(24) + Self.le64(usize) + Self.le64(csize) + Self.le64(local) : []
-            let escape = 0xFFFF_FFFF
-            central += [0x50, 0x4B, 0x01, 0x02] + Self.le16(20) + Self.le16(20) + Self.le16(Int(item.flags))
-            central += Self.le16(Int(item.method)) + Self.le16(0) + Self.le16(0x21) + Self.le32(Int(crc))
-            central += Self.le32(item.zip64Extra ? escape : csize) + Self.le32(item.zip64Extra ? escape : usize)
-            central += Self.le16(name.count) + Self.le16(extra.count) + Self.le16(0)
-            central += Self.le16(0) + Self.le16(0) + Self.le32(0) + Self.le32(item.zip64Extra ? escape : local) + name + extra
-        }
-        let count = items.count + countDelta
-        var out = prefix + body + central
-        if zip64 {
-            let recordOffset = body.count + central.count
-            out += [0x50, 0x4B, 0x06, 0x06] + Self.le64(44) + Self.le16(45) + Self.le16(45) + Self.le32(0) + Self.le32(0)
-            out += Self.le64(count) + Self.le64(count) + Self.le64(central.count) + Self.le64(body.count)
-            out += [0x50, 0x4B, 0x06, 0x07] + Self.le32(0) + Self.le64(recordOffset) + Self.le32(1)
-        }
-        out += [0x50, 0x4B, 0x05, 0x06] + Self.le16(0) + Self.le16(0) + Self.le16(count) + Self.le16(count)
-        out += Self.le32(central.count) + Self.le32(body.count) + Self.le16(comment.count) + comment
-        return out + trailing
-    }
-}
 
 /// Writes `bytes` to a fresh temporary file and returns its path.
 func torchTestFile(_ bytes: [UInt8], _ name: String = "t.bin") -> String {
@@ -108,7 +43,7 @@ final class ZipArchiveTests: XCTestCase {
     func testStoredAndDeflatedEntries() throws {
         for zip64 in [false, true] {
             for prefix in [[UInt8](), [UInt8](repeating: 0x41, count: 100)] {
-                var z = TorchTestZip(zip64: zip64, prefix: prefix)
+                var z = TestZip(zip64: zip64, prefix: prefix)
                 z.items = [
                     .init(name: "a/one", data: [1, 2, 3]),
                     .init(name: "a/hello", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC),
@@ -129,7 +64,7 @@ final class ZipArchiveTests: XCTestCase {
 
     /// Entries past 4 GiB keep their sizes and offset in a ZIP64 extra field (as miniz writes them).
     func testZip64ExtraFields() throws {
-        var z = TorchTestZip(zip64: true)
+        var z = TestZip(zip64: true)
         z.items = [.init(name: "a/one", data: [1, 2, 3], zip64Extra: true),
                    .init(name: "a/hello", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC, zip64Extra: true)]
         let archive = try torchTestArchive(z.build())
@@ -146,7 +81,7 @@ final class ZipArchiveTests: XCTestCase {
     func testDeflatedDeclaredSizeLies() throws {
         // Declared smaller than the data inflates to, larger, and absurdly large (refused before allocating).
         for (declared, phrase) in [(10, "more than"), (40, "inflates to 31")] {
-            var z = TorchTestZip()
+            var z = TestZip()
             z.items = [.init(name: "a/x", data: helloDeflated, method: 8, uncompressedSize: declared, crc: helloCRC)]
             let archive = try torchTestArchive(z.build())
             XCTAssertThrowsError(try archive.read(archive.entries[0])) { error in
@@ -154,21 +89,21 @@ final class ZipArchiveTests: XCTestCase {
             }
         }
         // A declared size within the ratio bound but above the caller's limit.
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/x", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC)]
         let archive = try torchTestArchive(z.build())
         XCTAssertThrowsError(try archive.read(archive.entries[0], limit: 8)) { error in
             XCTAssertEqual(error as? ZipError, .tooLarge(name: "a/x", declared: hello.count, limit: 8))
         }
         // Truncated stream.
-        var t = TorchTestZip()
+        var t = TestZip()
         t.items = [.init(name: "a/x", data: Array(helloDeflated.prefix(8)), method: 8, uncompressedSize: hello.count, crc: helloCRC)]
         let truncated = try torchTestArchive(t.build())
         XCTAssertThrowsError(try truncated.read(truncated.entries[0]))
     }
 
     func testHugeDeclaredSizeRefusedBeforeAllocating() throws {
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/x", data: helloDeflated, method: 8, uncompressedSize: 0xFFFF_FFF0, crc: helloCRC)]
         let archive = try torchTestArchive(z.build())
         XCTAssertThrowsError(try archive.read(archive.entries[0])) { error in
@@ -179,79 +114,79 @@ final class ZipArchiveTests: XCTestCase {
     }
 
     func testCRCMismatch() {
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/x", data: [1, 2, 3], crc: 0x1234)]
         expectZipError(z.build()) { $0 == .crcMismatch(name: "a/x", expected: 0x1234, actual: PixconvCore.crc32([1, 2, 3])) }
-        var d = TorchTestZip()
+        var d = TestZip()
         d.items = [.init(name: "a/x", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC ^ 1)]
         expectZipError(d.build()) { if case .crcMismatch = $0 { return true } else { return false } }
     }
 
     func testBadNames() {
         for name in ["../evil", "/abs", "a/../x", "a\\b", "a\u{0}b", "a//b", "./a", "a/./b", "C:/x", "a/.."] {
-            var z = TorchTestZip()
+            var z = TestZip()
             z.items = [.init(name: name, data: [1])]
             expectZipError(z.build()) { $0 == .badName(name) }
         }
-        var empty = TorchTestZip()
+        var empty = TestZip()
         empty.items = [.init(name: "", data: [1])]
         expectZipError(empty.build()) { $0 == .badName("") }
         // A directory entry with content.
-        var dir = TorchTestZip()
+        var dir = TestZip()
         dir.items = [.init(name: "a/data/", data: [1])]
         expectZipError(dir.build()) { $0 == .badName("a/data/") }
     }
 
     func testDuplicateNames() {
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/data.pkl", data: [1]), .init(name: "a/data.pkl", data: [2])]
         expectZipError(z.build()) { $0 == .duplicateName("a/data.pkl") }
     }
 
     func testLocalNameMustMatchCentralName() {
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "archive/data.pkl", data: [1], localName: "archive/datp.pkl")]
         expectZipError(z.build()) { if case .badLocalHeader(name: "archive/data.pkl", offset: 0, reason: _) = $0 { true } else { false } }
     }
 
     func testFlagsAndMethods() {
         for flags: UInt16 in [0x1, 0x20, 0x40, 0x2] {
-            var z = TorchTestZip()
+            var z = TestZip()
             z.items = [.init(name: "a/x", data: [1], flags: flags)]
             expectZipError(z.build()) { $0 == .unsupportedFlags(name: "a/x", flags: flags) }
         }
         for method: UInt16 in [12, 99, 14] {
-            var z = TorchTestZip()
+            var z = TestZip()
             z.items = [.init(name: "a/x", data: [1], method: method)]
             expectZipError(z.build()) { $0 == .unsupportedMethod(name: "a/x", method: method) }
         }
-        var ok = TorchTestZip()
+        var ok = TestZip()
         ok.items = [.init(name: "a/x", data: [1], flags: 0x800)]
         XCTAssertNoThrow(try torchTestArchive(ok.build()))
     }
 
     func testOverlappingAndOutOfBoundsEntries() {
         // Entry a claims 40 stored bytes, running over b's local header.
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/a", data: [UInt8](repeating: 7, count: 4), uncompressedSize: 40, compressedSize: 40),
                    .init(name: "a/b", data: [UInt8](repeating: 8, count: 40))]
         expectZipError(z.build()) { $0 == .overlappingEntries("a/a", "a/b") }
         // Two central entries sharing one local header (different names fail the name check first).
-        var s = TorchTestZip()
+        var s = TestZip()
         s.items = [.init(name: "a/a", data: [1]), .init(name: "a/b", data: [1], localOffset: 0)]
         expectZipError(s.build()) { if case .badLocalHeader = $0 { true } else { false } }
         // Data running into the central directory / past the end.
-        var p = TorchTestZip()
+        var p = TestZip()
         p.items = [.init(name: "a/a", data: [1, 2], uncompressedSize: 1 << 30, compressedSize: 1 << 30)]
         expectZipError(p.build()) { $0 == .entryPastEnd(name: "a/a") }
-        var q = TorchTestZip()
+        var q = TestZip()
         q.items = [.init(name: "a/a", data: [1], localOffset: 0x7FFF_0000)]
         expectZipError(q.build()) { $0 == .entryPastEnd(name: "a/a") }
     }
 
     func testCountsMustAgree() {
         for delta in [1, -1] {
-            var z = TorchTestZip(countDelta: delta)
+            var z = TestZip(countDelta: delta)
             z.items = [.init(name: "a/a", data: [1]), .init(name: "a/b", data: [2])]
             expectZipError(z.build()) {
                 switch $0 {
@@ -263,14 +198,14 @@ final class ZipArchiveTests: XCTestCase {
     }
 
     func testEndRecordRules() {
-        var z = TorchTestZip()
+        var z = TestZip()
         z.items = [.init(name: "a/a", data: [1])]
         let good = z.build()
         expectZipError([]) { $0 == .noEndRecord }
         expectZipError([UInt8](repeating: 0, count: 100)) { $0 == .noEndRecord }
         expectZipError(good + [0, 0, 0]) { $0 == .trailingBytes(count: 3) }
         // Two archives back to back: the first one would be read as the second one's prefix.
-        var second = TorchTestZip()
+        var second = TestZip()
         second.items = [.init(name: "b/b", data: [2])]
         expectZipError(good + second.build()) { $0 == .twoEndRecords(offset: good.count - 22) }
         var c = z
@@ -280,7 +215,7 @@ final class ZipArchiveTests: XCTestCase {
 
     /// Every prefix of a valid archive must be refused cleanly (no trap, no read past the end).
     func testTruncatedArchivesNeverCrash() throws {
-        var z = TorchTestZip(zip64: true)
+        var z = TestZip(zip64: true)
         z.items = [.init(name: "a/one", data: [1, 2, 3]),
                    .init(name: "a/hello", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC)]
         let bytes = z.build()
@@ -292,7 +227,7 @@ final class ZipArchiveTests: XCTestCase {
 
     /// Flipping any single byte must give an archive that is refused or reads consistently.
     func testSingleByteCorruptionsNeverCrash() throws {
-        var z = TorchTestZip(zip64: true)
+        var z = TestZip(zip64: true)
         z.items = [.init(name: "a/one", data: [1, 2, 3]),
                    .init(name: "a/hello", data: helloDeflated, method: 8, uncompressedSize: hello.count, crc: helloCRC)]
         let bytes = z.build()

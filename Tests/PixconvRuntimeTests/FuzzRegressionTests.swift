@@ -1,4 +1,5 @@
 import Foundation
+import PixconvTestSupport
 import XCTest
 
 @testable import PixconvRuntime
@@ -12,18 +13,6 @@ import XCTest
 ///   must load and encode as sentencepiece's `SentencePieceProcessor.encode` does, and the scheduler
 ///   seeds `FuzzTesting/Corpus/config/` must give diffusers' timesteps.
 final class RuntimeFuzzRegressionTests: XCTestCase {
-    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    /// (file name, bytes) of every file in `folder`, sorted; none when the folder does not exist.
-    private static func fuzzFiles(_ folder: String) throws -> [(name: String, bytes: [UInt8])] {
-        let url = root.appendingPathComponent(folder)
-        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: url.path).sorted().filter { !$0.hasPrefix(".") }.map {
-            ($0, [UInt8](try Data(contentsOf: url.appendingPathComponent($0))))
-        }
-    }
-
     private static let texts = ["a photo of a cat", "AB  café ｆ cat dog<x>"]
 
     /// `FuzzSpiece`: model, Unigram encoder, a few encodings (ids inside the vocabulary), T5 tokenizer.
@@ -47,7 +36,7 @@ final class RuntimeFuzzRegressionTests: XCTestCase {
     }
 
     func testSpieceRegressionsFailCleanly() throws {
-        for (name, bytes) in try Self.fuzzFiles("Tests/PixconvRuntimeTests/Regressions/spiece") {
+        for (name, bytes) in try FuzzFiles.list("Tests/PixconvRuntimeTests/Regressions/spiece") {
             do {
                 _ = try replaySpiece(bytes, name)
             } catch {
@@ -66,7 +55,7 @@ final class RuntimeFuzzRegressionTests: XCTestCase {
             "rules.model": [[15, 3, 27, 8, 4, 8, 16, 12, 15, 14, 4], [15, 21, 14, 12, 5, 2, 3, 2, 14, 4, 31, 8, 22, 2, 24, 2]],
             "uds.model": [[17, 5, 29, 10, 6, 10, 18, 14, 17, 16, 6], [5, 2, 16, 14, 2, 5, 2, 16, 6, 33, 10, 24, 3]],
         ]
-        let seeds = try Self.fuzzFiles("FuzzTesting/Corpus/spiece")
+        let seeds = try FuzzFiles.list("FuzzTesting/Corpus/spiece")
         XCTAssertEqual(Set(seeds.map(\.name)), Set(expected.keys))
         for (name, bytes) in seeds {
             let ids = try replaySpiece(bytes, name)
@@ -104,7 +93,7 @@ final class RuntimeFuzzRegressionTests: XCTestCase {
     }
 
     func testConfigRegressionsFailCleanly() throws {
-        let files = try Self.fuzzFiles("Tests/PixconvRuntimeTests/Regressions/config")
+        let files = try FuzzFiles.list("Tests/PixconvRuntimeTests/Regressions/config")
         XCTAssertGreaterThanOrEqual(files.count, 2)
         for (name, bytes) in files {
             do {
@@ -149,7 +138,7 @@ final class RuntimeFuzzRegressionTests: XCTestCase {
             "scheduler-trailing.json": ["dpm++2m": [29, 25, 20, 16, 12, 8, 3], "ddim": [29, 25, 20, 16, 12, 8, 3],
                                         "euler": [29, 25, 20, 16, 12, 8, 3]],
         ]
-        let seeds = try Self.fuzzFiles("FuzzTesting/Corpus/config")
+        let seeds = try FuzzFiles.list("FuzzTesting/Corpus/config")
         XCTAssertEqual(Set(seeds.map(\.name).filter { $0.hasPrefix("scheduler-") }), Set(expected.keys))
         for (name, bytes) in seeds {
             guard let want = expected[name] else {

@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvTestSupport
 import XCTest
 
 @testable import PixconvStore
@@ -11,18 +12,6 @@ import XCTest
 /// - the seed corpus `FuzzTesting/Corpus/gguf/` (gguf-py files and two stores written by
 ///   `pixconv convert`) must be read whole, with the tensor counts gguf-py's `GGUFReader` reports.
 final class StoreFuzzRegressionTests: XCTestCase {
-    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    /// (file name, path) of every file in `folder`, sorted; none when the folder does not exist.
-    private static func fuzzFiles(_ folder: String) throws -> [(name: String, path: String)] {
-        let url = root.appendingPathComponent(folder)
-        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: url.path).sorted().filter { !$0.hasPrefix(".") }.map {
-            ($0, url.appendingPathComponent($0).path)
-        }
-    }
-
     /// `FuzzGGUF`: the GGUF reader (every tensor handed out), then the store conventions without the
     /// header CRC and every check `pixconv verify` runs. Returns the GGUF tensor count and the
     /// store's damage report (nil: intact), or the store's error.
@@ -39,7 +28,7 @@ final class StoreFuzzRegressionTests: XCTestCase {
     }
 
     func testGGUFRegressionsFailCleanly() throws {
-        for (name, path) in try Self.fuzzFiles("Tests/PixconvStoreTests/Regressions/gguf") {
+        for (name, path) in try FuzzFiles.paths("Tests/PixconvStoreTests/Regressions/gguf") {
             do {
                 let (n, store) = try replayGGUF(path)
                 if !name.hasPrefix("accept-") {
@@ -56,7 +45,7 @@ final class StoreFuzzRegressionTests: XCTestCase {
     }
 
     func testGGUFSeedsAreAccepted() throws {
-        let seeds = try Self.fuzzFiles("FuzzTesting/Corpus/gguf")
+        let seeds = try FuzzFiles.paths("FuzzTesting/Corpus/gguf")
         // Tensor counts from gguf-py 0.19 `GGUFReader` (FuzzTesting/make_corpus.py).
         let expected = ["gguf-py.gguf": 9, "types.gguf": 4, "store-tokenizer.gguf": 0, "store-dit-q4_0.gguf": 57]
         XCTAssertEqual(Set(seeds.map(\.name)), Set(expected.keys))

@@ -2,34 +2,8 @@ import Foundation
 import XCTest
 import PixconvCore
 import PixconvQuant
+import PixconvTestSupport
 @testable import PixconvStore
-
-/// Builds GGUF bytes by hand, valid or not (independent of `GGUFWriter`).
-private struct HostileGGUF {
-    var bytes: [UInt8] = []
-
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
-    mutating func str(_ s: String) { u64(UInt64(s.utf8.count)); bytes += Array(s.utf8) }
-    mutating func header(version: UInt32 = 3, tensors: UInt64, kvs: UInt64) {
-        bytes += Array("GGUF".utf8)
-        u32(version)
-        u64(tensors)
-        u64(kvs)
-    }
-    mutating func kvU32(_ key: String, _ v: UInt32) { str(key); u32(4); u32(v) }
-    mutating func kvString(_ key: String, _ v: String) { str(key); u32(8); str(v) }
-    mutating func info(_ name: String, dims: [UInt64], type: UInt32, offset: UInt64) {
-        str(name)
-        u32(UInt32(dims.count))
-        dims.forEach { u64($0) }
-        u32(type)
-        u64(offset)
-    }
-    mutating func pad(_ a: Int) { while bytes.count % a != 0 { bytes.append(0) } }
-    mutating func data(_ n: Int, value: UInt8 = 0x3F) { bytes += [UInt8](repeating: value, count: n) }
-}
 
 final class GGUFHostileTests: XCTestCase {
     private var folder = ""
@@ -63,7 +37,7 @@ final class GGUFHostileTests: XCTestCase {
 
     /// A valid file: two KVs, an F32 [2,3] tensor and a Q8_0 [1,32] tensor, alignment 32.
     private func validFile(alignment: UInt32? = nil) -> [UInt8] {
-        var g = HostileGGUF()
+        var g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 2, kvs: alignment == nil ? 1 : 2)
         g.kvString("general.architecture", "pixart")
         if let a = alignment { g.kvU32("general.alignment", a) }
@@ -107,39 +81,39 @@ final class GGUFHostileTests: XCTestCase {
 
     func testCountsAreCheckedBeforeAllocating() {
         for (t, k): (UInt64, UInt64) in [(UInt64.max, 0), (0, 1 << 63), (0, 1 << 62), (1 << 40, 0)] {
-            var g = HostileGGUF()
+            var g = TestGGUF(dataFill: 0x3F)
             g.header(tensors: t, kvs: k)
             guard case .countTooLarge? = rejection(g.bytes) else { return XCTFail("counts \(t) \(k)") }
         }
     }
 
     func testStringsAndKeys() {
-        var g = HostileGGUF()
+        var g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 1)
         g.u64(UInt64.max)
         g.data(16)
         guard case .badString? = rejection(g.bytes) else { return XCTFail("key length 2^64-1") }
 
-        g = HostileGGUF()
+        g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 1)
         g.u64(100)
         g.bytes += Array("short".utf8) + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         guard case .badString? = rejection(g.bytes) else { return XCTFail("key past EOF") }
 
         for key in ["", "kéy", "a\u{1}b"] {
-            g = HostileGGUF()
+            g = TestGGUF(dataFill: 0x3F)
             g.header(tensors: 0, kvs: 1)
             g.kvU32(key, 1)
             guard case .badKey? = rejection(g.bytes) else { return XCTFail("key '\(key)'") }
         }
 
-        g = HostileGGUF()
+        g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 2)
         g.kvU32("a.b", 1)
         g.kvString("a.b", "x")
         XCTAssertEqual(rejection(g.bytes), .duplicateKey(file: folder + "/t.gguf", key: "a.b", offset: 43))
 
-        g = HostileGGUF()
+        g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 1)
         g.str("k")
         g.u32(8)
@@ -150,21 +124,21 @@ final class GGUFHostileTests: XCTestCase {
 
     func testValueTypesBoolsAndArrays() {
         for t: UInt32 in [13, UInt32.max] {
-            var g = HostileGGUF()
+            var g = TestGGUF(dataFill: 0x3F)
             g.header(tensors: 0, kvs: 1)
             g.str("k")
             g.u32(t)
             g.data(8)
             guard case .badValueType? = rejection(g.bytes) else { return XCTFail("type \(t)") }
         }
-        var g = HostileGGUF()
+        var g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 1)
         g.str("k")
         g.u32(7)
         g.u8(2)
         guard case .badBool(_, "k", 2, _)? = rejection(g.bytes) else { return XCTFail("bool 2") }
 
-        g = HostileGGUF()
+        g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 1)
         g.str("k")
         g.u32(9)
@@ -173,7 +147,7 @@ final class GGUFHostileTests: XCTestCase {
         g.bytes += [1, 0, 5]
         guard case .badBool(_, "k", 5, _)? = rejection(g.bytes) else { return XCTFail("bool array") }
 
-        g = HostileGGUF()
+        g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 0, kvs: 1)
         g.str("k")
         g.u32(9)
@@ -184,7 +158,7 @@ final class GGUFHostileTests: XCTestCase {
 
         // Arrays nested 3 deep are read; 4 deep are rejected.
         func nested(_ depth: Int) -> [UInt8] {
-            var n = HostileGGUF()
+            var n = TestGGUF(dataFill: 0x3F)
             n.header(tensors: 0, kvs: 1)
             n.str("k")
             n.u32(9)
@@ -199,8 +173,8 @@ final class GGUFHostileTests: XCTestCase {
     }
 
     func testAlignment() {
-        func file(_ kv: (inout HostileGGUF) -> Void) -> [UInt8] {
-            var g = HostileGGUF()
+        func file(_ kv: (inout TestGGUF) -> Void) -> [UInt8] {
+            var g = TestGGUF(dataFill: 0x3F)
             g.header(tensors: 0, kvs: 1)
             kv(&g)
             return g.bytes
@@ -218,7 +192,7 @@ final class GGUFHostileTests: XCTestCase {
     func testTensorInfos() {
         func file(_ name: String = "t", dims: [UInt64] = [32, 2], type: UInt32 = 0, offset: UInt64 = 0,
                   twice: Bool = false, dataBytes: Int = 256) -> [UInt8] {
-            var g = HostileGGUF()
+            var g = TestGGUF(dataFill: 0x3F)
             g.header(tensors: twice ? 2 : 1, kvs: 0)
             g.info(name, dims: dims, type: type, offset: offset)
             if twice { g.info(name, dims: dims, type: type, offset: 256) }
@@ -253,7 +227,7 @@ final class GGUFHostileTests: XCTestCase {
 
     func testOffsetsAndDataBounds() {
         func file(offsets: (UInt64, UInt64), dataBytes: Int = 64, tail: [UInt8] = []) -> [UInt8] {
-            var g = HostileGGUF()
+            var g = TestGGUF(dataFill: 0x3F)
             g.header(tensors: 2, kvs: 0)
             g.info("a", dims: [5], type: 0, offset: offsets.0)  // 20 bytes, padded to 32
             g.info("b", dims: [8], type: 0, offset: offsets.1)  // 32 bytes
@@ -279,7 +253,7 @@ final class GGUFHostileTests: XCTestCase {
         }
         guard case .trailingBytes? = rejection(file(offsets: (0, 32), tail: [0])) else { return XCTFail("trailing") }
         // Two I8 tensors of 0x7FFFFFFFFFFFFFC0 bytes each (ggml DATA_MEM_SIZE_OVERFLOW).
-        var g = HostileGGUF()
+        var g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 2, kvs: 0)
         g.info("a", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0)
         g.info("b", dims: [0x7FFF_FFFF_FFFF_FFC0], type: 24, offset: 0x7FFF_FFFF_FFFF_FFC0)
@@ -299,7 +273,7 @@ final class GGUFHostileTests: XCTestCase {
     /// Deterministic random mutations (1–4 bytes set to random or boundary values, sometimes a
     /// truncation or an appended tail) of a valid file with every kind of KV: never a trap.
     func testRandomMutationsNeverTrap() throws {
-        var g = HostileGGUF()
+        var g = TestGGUF(dataFill: 0x3F)
         g.header(tensors: 2, kvs: 4)
         g.kvString("general.architecture", "pixart")
         g.kvU32("general.alignment", 32)
