@@ -27,6 +27,7 @@ struct temp_slot {
 static struct map_slot maps[MAP_SLOTS];
 static struct temp_slot temps[TEMP_SLOTS];
 static atomic_int installed;
+static atomic_int handling;  // the first faulting thread reports; others wait for its _exit
 
 static int claim(atomic_int *state) {
     int expected = FREE;
@@ -112,6 +113,11 @@ static size_t put_decimal(char *out, size_t at, size_t capacity, uint64_t value)
 static void on_sigbus(int signal, siginfo_t *info, void *context) {
     (void)signal;
     (void)context;
+    // Two threads can fault on the same truncated file at once (the converter and the hasher):
+    // one line, one clean-up.
+    if (atomic_exchange(&handling, 1) != 0) {
+        for (;;) pause();
+    }
     char message[MAP_PATH + 256];
     size_t at = put(message, 0, sizeof message, "pixconv: ");
     int slot;
