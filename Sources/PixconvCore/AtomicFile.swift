@@ -78,14 +78,8 @@ public final class AtomicFile {
         if let size = expectedSize, size > 0 {
             let rc = calls.fallocate(descriptor, off_t(size))
             // EOPNOTSUPP/EINVAL: the file system cannot preallocate; writes still report ENOSPC.
-            if rc == ENOSPC || rc == EDQUOT || rc == EFBIG {
-                close(descriptor)
-                unlink(name)
-                pixconv_file_guard_temporary_done(guardSlot)
-                guardSlot = -1
-                self.fd = -1
-                throw FileError.write(path: path, errno: rc)
-            }
+            // Every property is set, so `deinit` runs on this throw and removes the temporary file.
+            if rc == ENOSPC || rc == EDQUOT || rc == EFBIG { throw FileError.write(path: path, errno: rc) }
         }
     }
 

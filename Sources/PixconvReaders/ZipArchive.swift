@@ -104,12 +104,12 @@ public final class ZipArchive: @unchecked Sendable {  // immutable after init
         let buffer = HeapBuffer(count: entry.uncompressedSize)
         try ZipInflater.inflate(compressed, into: buffer.bytes, name: entry.name)
         let bytes = UnsafeRawBufferPointer(buffer.bytes)
-        try ZipArchive.checkCRC(entry, bytes)
+        try ZipArchive.checkCRC(entry, actual: PixconvCore.crc32(bytes))
         return ZipRecord(owner: buffer, bytes: bytes)
     }
 
-    /// `checkCRC` over a slice of the mapping, 4 MiB at a time, dropping each piece's pages from
-    /// this process once summed (they stay in the page cache), so that checking a record of a
+    /// The CRC-32 check of a slice of the mapping, 4 MiB at a time, dropping each piece's pages
+    /// from this process once summed (they stay in the page cache), so that checking a record of a
     /// streaming conversion does not make the process hold the whole record.
     private func checkMappedCRC(_ entry: ZipEntry, _ bytes: UnsafeRawBufferPointer) throws(ZipError) {
         var crc: UInt32 = 0
@@ -120,11 +120,10 @@ public final class ZipArchive: @unchecked Sendable {  // immutable after init
             file.dropPages(of: piece, margin: MappedFile.faultAroundMargin)
             offset += piece.count
         }
-        guard crc == entry.crc32 else { throw .crcMismatch(name: entry.name, expected: entry.crc32, actual: crc) }
+        try ZipArchive.checkCRC(entry, actual: crc)
     }
 
-    static func checkCRC(_ entry: ZipEntry, _ bytes: UnsafeRawBufferPointer) throws(ZipError) {
-        let actual = PixconvCore.crc32(bytes)
+    static func checkCRC(_ entry: ZipEntry, actual: UInt32) throws(ZipError) {
         guard actual == entry.crc32 else { throw .crcMismatch(name: entry.name, expected: entry.crc32, actual: actual) }
     }
 
