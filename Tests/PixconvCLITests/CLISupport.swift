@@ -30,11 +30,15 @@ enum CLI {
     /// (`ulimit -f 64; pixconv --help` crashes before `main`), so the full-disk test cannot run there.
     static var isThreadSanitized: Bool { dlsym(dlopen(nil, RTLD_NOW), "__tsan_init") != nil }
 
+    /// Runs `executable` (by default the built `pixconv`) with `arguments`, optionally in
+    /// `directory` and with `environment` instead of the test process's, and waits for it.
     @discardableResult
-    static func run(_ arguments: [String], in directory: String? = nil) throws -> CLIResult {
+    static func run(_ arguments: [String], in directory: String? = nil, executable: String? = nil,
+                    environment: [String: String]? = nil) throws -> CLIResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable ?? binary)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -58,18 +58,10 @@ final class CrashSafetyTests: XCTestCase {
         let dir = try CLI.temporaryDirectory()
         let out = store(dir, "t.gguf")
         // A 64 KiB file-size limit stands in for a full disk: writes fail with EFBIG.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "ulimit -f 64; exec \"$0\" convert \"$1\" -o \"$2\" --type f32", CLI.binary,
-                             CLI.fixture("tiny-pixart-512"), out]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 1, message)
-        XCTAssertTrue(message.contains("t.gguf"), message)
+        let result = try CLI.run(["-c", "ulimit -f 64; exec \"$0\" convert \"$1\" -o \"$2\" --type f32", CLI.binary,
+                                  CLI.fixture("tiny-pixart-512"), out], executable: "/bin/bash")
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("t.gguf"), result.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], "no partial output, no temporary file")
     }
 

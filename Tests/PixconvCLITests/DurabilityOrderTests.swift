@@ -22,26 +22,17 @@ final class DurabilityOrderTests: XCTestCase {
         }
         let log = NSTemporaryDirectory() + "pixconv-strace-\(UUID().uuidString).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: strace)
         // LeakSanitizer cannot run under ptrace; in an ASan build the traced pixconv skips it.
         var environment = ProcessInfo.processInfo.environment
         environment["ASAN_OPTIONS"] = (environment["ASAN_OPTIONS"].map { $0 + ":" } ?? "") + "detect_leaks=0"
-        process.environment = environment
-        process.arguments = ["-f", "-qq", "-s", "4096", "-o", log, "-e",
-                             "trace=openat,open,creat,write,pwrite64,fallocate,fsync,fdatasync,ftruncate,close,rename,renameat,renameat2,link,linkat",
-                             CLI.binary] + arguments
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let result = try CLI.run(["-f", "-qq", "-s", "4096", "-o", log, "-e",
+                                  "trace=openat,open,creat,write,pwrite64,fallocate,fsync,fdatasync,ftruncate,close,rename,renameat,renameat2,link,linkat",
+                                  CLI.binary] + arguments, executable: strace, environment: environment)
         // strace's own refusal (a container without ptrace): "PTRACE_TRACEME: Operation not permitted".
-        if process.terminationStatus != 0, message.contains("PTRACE_") || message.contains("Operation not permitted") {
-            throw XCTSkip("strace may not trace here: \(message)")
+        if result.status != 0, result.stderr.contains("PTRACE_") || result.stderr.contains("Operation not permitted") {
+            throw XCTSkip("strace may not trace here: \(result.stderr)")
         }
-        XCTAssertEqual(process.terminationStatus, 0, message)
+        XCTAssertEqual(result.status, 0, result.stderr)
         var calls: [Call] = []
         var pending: [String: String] = [:]  // pid → first half of an unfinished call
         for line in try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init) {
