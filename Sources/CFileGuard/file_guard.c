@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 enum { FREE = 0, BUSY = 1, LIVE = 2 };
-enum { MAP_SLOTS = 256, MAP_PATH = 1024, TEMP_SLOTS = 32, TEMP_PATH = PATH_MAX };
+enum { MAP_SLOTS = 256, MAP_PATH = PIXCONV_FILE_GUARD_MAP_PATH, TEMP_SLOTS = 32, TEMP_PATH = PATH_MAX };
 
 struct map_slot {
     atomic_int state;

@@ -116,7 +116,7 @@ public enum FileGuard {
     /// The mapped file holding `address` and the byte offset in it, if any.
     public static func mappedFile(containing address: UnsafeRawPointer) -> (path: String, offset: UInt64)? {
         var offset: UInt64 = 0
-        var path = [CChar](repeating: 0, count: 1024)
+        var path = [CChar](repeating: 0, count: Int(PIXCONV_FILE_GUARD_MAP_PATH))
         guard pixconv_file_guard_lookup(address, &path, path.count, &offset) == 1 else { return nil }
         return (String(decoding: path.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), offset)
     }

@@ -12,6 +12,9 @@
 // one-line error naming the file and the byte offset, the temporary output files are removed and
 // the process exits with status 1 instead of crashing and leaving a preallocated temporary file.
 
+/// Longest mapped-file path kept, terminating NUL included (longer ones are cut).
+#define PIXCONV_FILE_GUARD_MAP_PATH 1024
+
 /// Records the mapping [base, base + length) of `path`. Returns a slot for
 /// pixconv_file_guard_unmapped, or -1 when the table is full (the mapping is then only unnamed).
 int pixconv_file_guard_mapped(const void *base, size_t length, const char *path);
