@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Modules follow the data flow, one way:
-// PixconvCore → PixconvReaders → PixconvQuant → PixconvStore → PixconvRuntime → PixconvImage → pixconv (CLI)
+// PixconvCore → PixconvReaders → PixconvQuant → PixconvStore → PixconvEngine → PixconvRuntime → PixconvImage → pixconv (CLI)
 let package = Package(
     name: "pixconv",
     platforms: [.macOS(.v14)],
@@ -23,6 +23,10 @@ let package = Package(
         // the Swift references in PixconvQuant; no FP contraction so that results match them.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
+        // The compute engine's C kernels: thread pool, linear on stored weight types (int8 VNNI / AVX2,
+        // bf16, sgemm), fused attention, elementwise passes; ISA chosen at run time from cpuid.
+        .target(name: "CEngine", dependencies: ["CBLAS"], cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+
         // SIGBUS from a mapped file truncated by another process → an error naming the file.
         .target(name: "CFileGuard"),
 
@@ -33,12 +37,15 @@ let package = Package(
             name: "PixconvStore",
             dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .target(name: "PixconvRuntime", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "CBLAS"]),
+        // The engine: weight types and the linear operation, attention, norms, convolution, the
+        // thread pool; below the models, samplers and tokenizer of PixconvRuntime.
+        .target(name: "PixconvEngine", dependencies: ["PixconvCore", "PixconvQuant", "CEngine", "CBLAS"]),
+        .target(name: "PixconvRuntime", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvEngine"]),
         .target(name: "PixconvImage", dependencies: ["PixconvCore", "CPNG"]),
         .executableTarget(
             name: "pixconv",
             dependencies: [
-                "PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvRuntime", "PixconvImage",
+                "PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvEngine", "PixconvRuntime", "PixconvImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,7 +58,8 @@ let package = Package(
         .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders", "SanitizerSupport", "PixconvTestSupport"]),
         .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
         .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore", "PixconvTestSupport"]),
-        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime", "PixconvTestSupport"], exclude: ["Regressions"]),
+        .testTarget(name: "PixconvEngineTests", dependencies: ["PixconvEngine", "CEngine"]),
+        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime", "PixconvEngine", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),
         .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore", "PixconvReaders", "PixconvImage", "PixconvTestSupport"]),
     ]

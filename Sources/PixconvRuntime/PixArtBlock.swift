@@ -1,3 +1,4 @@
+import CEngine
 import Foundation
 
 /// One PixArt block: `BasicTransformerBlock` with norm_type "ada_norm_single"
@@ -7,13 +8,13 @@ import Foundation
 /// x += gate_msa · attn1(LN(x)·(1+scale_msa) + shift_msa);
 /// x += attn2(x, caption, mask bias)            — no norm, no gate;
 /// x += gate_mlp · FF(LN(x)·(1+scale_mlp) + shift_mlp), FF = Linear → GELU(tanh) → Linear.
-/// The weights are widened to f32 when the block is loaded and dropped with it.
+/// The weights stay in their stored type (views of the store); only the table and biases are f32.
 struct PixArtBlock {
     let table: [Float]  // (6, D)
     let attn1: PixArtAttentionWeights
     let attn2: PixArtAttentionWeights
-    let ff1: [Float], ff1Bias: [Float]  // (F, D)
-    let ff2: [Float], ff2Bias: [Float]  // (D, F)
+    let ff1: LinearWeight  // (F, D)
+    let ff2: LinearWeight  // (D, F)
     let ffInner: Int
 
     init(_ w: Weights, dim: Int, crossDim: Int) throws {
@@ -25,66 +26,64 @@ struct PixArtBlock {
             throw RuntimeError.shapeMismatch(tensor: w.prefix + "ff.net.0.proj.weight", expected: [4 * dim, dim], actual: ffShape)
         }
         ffInner = ffShape[0]
-        ff1 = try w.floats("ff.net.0.proj.weight", shape: [ffInner, dim])
-        ff1Bias = try w.floats("ff.net.0.proj.bias", shape: [ffInner])
-        ff2 = try w.floats("ff.net.2.weight", shape: [dim, ffInner])
-        ff2Bias = try w.floats("ff.net.2.bias", shape: [dim])
+        ff1 = try LinearWeight(w, "ff.net.0.proj.weight", out: ffInner, in: dim, bias: "ff.net.0.proj.bias")
+        ff2 = try LinearWeight(w, "ff.net.2.weight", out: dim, in: ffInner, bias: "ff.net.2.bias")
     }
 
-    /// x (B, N, D) in place; t6 (B, 6D); caption (B, L, crossDim); captionBias (B, L).
-    func forward(_ x: inout [Float], batch: Int, tokens n: Int, t6: [Float], caption: [Float], captionLength l: Int,
-                 captionBias: [Float], heads: Int, headDim: Int, eps: Float) {
-        let dim = heads * headDim
+    /// The cross-attention keys and values of the caption (B·L, D) each: they do not change
+    /// between steps, so the transformer computes them once per caption.
+    func captionKeysValues(_ caption: [Float], rows: Int) -> (k: [Float], v: [Float]) {
+        (attn2.k(caption, rows: rows), attn2.v(caption, rows: rows))
+    }
+
+    /// x (B·N, D) in place; t6 (B, 6D); captionKV from `captionKeysValues` (B·L, D); captionBias (B, L).
+    func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, tokens n: Int, t6: [Float],
+                 captionKV: (k: [Float], v: [Float]), captionLength l: Int, captionBias: [Float],
+                 heads: Int, headDim: Int, eps: Float, workspace ws: Workspace) {
+        let dim = heads * headDim, rows = batch * n
         // mod[b, r, :] = table[r, :] + t6[b, r·D ..< (r+1)·D]
         var mod = [Float](repeating: 0, count: batch * 6 * dim)
         for b in 0..<batch {
             for i in 0..<(6 * dim) { mod[b * 6 * dim + i] = table[i] + t6[b * 6 * dim + i] }
         }
-        // self-attention
-        var nrm = x
-        Kernels.layerNorm(&nrm, rows: batch * n, dim: dim, eps: eps)
-        modulate(&nrm, mod: mod, shiftRow: 0, scaleRow: 1, batch: batch, tokens: n, dim: dim)
-        let a1 = attn1(nrm, context: nrm, batch: batch, queries: n, keys: n, heads: heads, headDim: headDim, keyBias: nil)
-        gatedAdd(&x, a1, mod: mod, gateRow: 2, batch: batch, tokens: n, dim: dim)
+        let nrm = ws.buffer("nrm", count: rows * dim)
+        let q = ws.buffer("q", count: rows * dim), k = ws.buffer("k", count: rows * dim)
+        let v = ws.buffer("v", count: rows * dim), att = ws.buffer("att", count: rows * dim)
+        let o = ws.buffer("o", count: rows * dim)
+        let hidden = ws.buffer("hidden", count: rows * ffInner)
+        let scale = Float(1 / Double(headDim).squareRoot())
+        mod.withUnsafeBufferPointer { mp in
+            let m = mp.baseAddress!
+            let stride = Int64(6 * dim)
+            // self-attention
+            pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m, m + dim, Int64(n), stride)
+            attn1.q.apply(nrm, rows: rows, into: q)
+            attn1.k.apply(nrm, rows: rows, into: k)
+            attn1.v.apply(nrm, rows: rows, into: v)
+            Attention.fused(q: q, k: k, v: v, out: att, batch: batch, queries: n, keys: n, heads: heads, headDim: headDim,
+                            scale: scale, keyBias: nil, bias: nil)
+            attn1.out.apply(att, rows: rows, into: o)
+            pe_gated_add(x, o, Int64(rows), Int64(dim), m + 2 * dim, Int64(n), stride)
 
-        // cross-attention on the un-normalised stream, ungated
-        let a2 = attn2(x, context: caption, batch: batch, queries: n, keys: l, heads: heads, headDim: headDim,
-                       keyBias: captionBias)
-        for i in x.indices { x[i] = a2[i] + x[i] }
-
-        // feed-forward
-        nrm = x
-        Kernels.layerNorm(&nrm, rows: batch * n, dim: dim, eps: eps)
-        modulate(&nrm, mod: mod, shiftRow: 3, scaleRow: 4, batch: batch, tokens: n, dim: dim)
-        var hidden = Kernels.linear(nrm, rows: batch * n, inFeatures: dim, weight: ff1, outFeatures: ffInner, bias: ff1Bias)
-        Kernels.geluTanh(&hidden)
-        let f = Kernels.linear(hidden, rows: batch * n, inFeatures: ffInner, weight: ff2, outFeatures: dim, bias: ff2Bias)
-        gatedAdd(&x, f, mod: mod, gateRow: 5, batch: batch, tokens: n, dim: dim)
-    }
-
-    /// v = v·(1 + scale) + shift, per batch row of `mod`.
-    private func modulate(_ v: inout [Float], mod: [Float], shiftRow: Int, scaleRow: Int, batch: Int, tokens: Int, dim: Int) {
-        v.withUnsafeMutableBufferPointer { p in
-            for b in 0..<batch {
-                let sh = (b * 6 + shiftRow) * dim, sc = (b * 6 + scaleRow) * dim
-                for t in 0..<tokens {
-                    let base = (b * tokens + t) * dim
-                    for c in 0..<dim { p[base + c] = p[base + c] * (1 + mod[sc + c]) + mod[sh + c] }
+            // cross-attention on the un-normalised stream, ungated: x += to_out(attn(to_q(x), K, V))
+            attn2.q.apply(x, rows: rows, into: q)
+            captionKV.k.withUnsafeBufferPointer { kp in
+                captionKV.v.withUnsafeBufferPointer { vp in
+                    captionBias.withUnsafeBufferPointer { bp in
+                        Attention.fused(q: q, k: kp.baseAddress!, v: vp.baseAddress!, out: att, batch: batch, queries: n,
+                                        keys: l, heads: heads, headDim: headDim, scale: scale,
+                                        keyBias: bp.baseAddress, bias: nil)
+                    }
                 }
             }
-        }
-    }
+            attn2.out.apply(att, rows: rows, into: x, accumulate: true)
 
-    /// x = gate · y + x.
-    private func gatedAdd(_ x: inout [Float], _ y: [Float], mod: [Float], gateRow: Int, batch: Int, tokens: Int, dim: Int) {
-        x.withUnsafeMutableBufferPointer { p in
-            for b in 0..<batch {
-                let g = (b * 6 + gateRow) * dim
-                for t in 0..<tokens {
-                    let base = (b * tokens + t) * dim
-                    for c in 0..<dim { p[base + c] = mod[g + c] * y[base + c] + p[base + c] }
-                }
-            }
+            // feed-forward
+            pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m + 3 * dim, m + 4 * dim, Int64(n), stride)
+            ff1.apply(nrm, rows: rows, into: hidden)
+            pe_gelu_tanh(hidden, Int64(rows * ffInner))
+            ff2.apply(hidden, rows: rows, into: o)
+            pe_gated_add(x, o, Int64(rows), Int64(dim), m + 5 * dim, Int64(n), stride)
         }
     }
 }

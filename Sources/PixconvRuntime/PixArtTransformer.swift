@@ -1,3 +1,4 @@
+import CEngine
 import Foundation
 
 /// PixArt-α DiT, diffusers `PixArtTransformer2DModel.forward` (D: `pixart_transformer_2d.py`), float32.
@@ -6,31 +7,33 @@ import Foundation
 /// resolution / aspect-ratio sinusoids for 1024 models) → caption projection → N blocks → final
 /// modulated LayerNorm with the pre-SiLU condition → proj_out → unpatchify.
 ///
-/// Memory: the small global weights are widened to f32 once, at init; each block's weights are
-/// widened when the block runs and released after it (set `cacheBlocks` to keep them).
+/// Memory: weights stay in their stored type (views of the store) and are multiplied there by
+/// the engine's linear operation; only the patch embedding, tables and biases are f32. The
+/// activations live in one `Workspace` reused by every block and step, and what does not change
+/// between steps (the caption projection and every block's cross-attention keys and values) is
+/// computed once per caption.
 public final class PixArtTransformer {
     public let config: PixArtConfig
     public let weights: Weights
-    /// Keep every block's f32 weights after their first use (faster; the whole model then lives in f32).
-    public var cacheBlocks = false
     private var blockCache: [Int: PixArtBlock] = [:]
     /// The last position embedding, keyed by its patch grid (h, w).
     private var positionCache: (h: Int, w: Int, values: [Float])?
+    /// The caption the cached keys and values belong to, its projection, and per block (K, V).
+    private var captionCache: (states: [Float], rows: Int, caption: [Float], kv: [Int: (k: [Float], v: [Float])])?
+    private let workspace = Workspace()
 
     private struct MLP {  // Linear → act → Linear
-        let w1: [Float], b1: [Float], w2: [Float], b2: [Float]
-        let inFeatures: Int, hidden: Int, outFeatures: Int
+        let l1: LinearWeight, l2: LinearWeight
 
         init(_ w: Weights, inFeatures: Int, hidden: Int, outFeatures: Int) throws {
-            w1 = try w.floats("linear_1.weight", shape: [hidden, inFeatures]); b1 = try w.floats("linear_1.bias", shape: [hidden])
-            w2 = try w.floats("linear_2.weight", shape: [outFeatures, hidden]); b2 = try w.floats("linear_2.bias", shape: [outFeatures])
-            self.inFeatures = inFeatures; self.hidden = hidden; self.outFeatures = outFeatures
+            l1 = try LinearWeight(w, "linear_1.weight", out: hidden, in: inFeatures, bias: "linear_1.bias")
+            l2 = try LinearWeight(w, "linear_2.weight", out: outFeatures, in: hidden, bias: "linear_2.bias")
         }
 
         func callAsFunction(_ x: [Float], rows: Int, gelu: Bool) -> [Float] {
-            var h = Kernels.linear(x, rows: rows, inFeatures: inFeatures, weight: w1, outFeatures: hidden, bias: b1)
+            var h = l1(x, rows: rows)
             if gelu { Kernels.geluTanh(&h) } else { Kernels.silu(&h) }
-            return Kernels.linear(h, rows: rows, inFeatures: hidden, weight: w2, outFeatures: outFeatures, bias: b2)
+            return l2(h, rows: rows)
         }
     }
 
@@ -38,10 +41,10 @@ public final class PixArtTransformer {
     private let patchWeight: [Float], patchBias: [Float]
     private let timestepEmbedder: MLP
     private let resolutionEmbedder: MLP?, aspectRatioEmbedder: MLP?
-    private let adaLinear: [Float], adaLinearBias: [Float]  // (6D, D)
+    private let adaLinear: LinearWeight  // (6D, D)
     private let captionProjection: MLP?
     private let finalTable: [Float]  // (2, D): shift, scale
-    private let projOut: [Float], projOutBias: [Float]
+    private let projOut: LinearWeight
 
     public init(config: PixArtConfig, weights: Weights) throws {
         try config.validate()
@@ -62,8 +65,7 @@ public final class PixArtTransformer {
             resolutionEmbedder = nil
             aspectRatioEmbedder = nil
         }
-        adaLinear = try weights.floats("adaln_single.linear.weight", shape: [6 * d, d])
-        adaLinearBias = try weights.floats("adaln_single.linear.bias", shape: [6 * d])
+        adaLinear = try LinearWeight(weights, "adaln_single.linear.weight", out: 6 * d, in: d, bias: "adaln_single.linear.bias")
         if let c = config.captionChannels {
             captionProjection = try MLP(weights.scope("caption_projection"), inFeatures: c, hidden: d, outFeatures: d)
             guard crossDim == d else {
@@ -73,8 +75,7 @@ public final class PixArtTransformer {
             captionProjection = nil
         }
         finalTable = try weights.floats("scale_shift_table", shape: [2, d])
-        projOut = try weights.floats("proj_out.weight", shape: [p * p * outChannels, d])
-        projOutBias = try weights.floats("proj_out.bias", shape: [p * p * outChannels])
+        projOut = try LinearWeight(weights, "proj_out.weight", out: p * p * outChannels, in: d, bias: "proj_out.bias")
         for i in 0..<config.numLayers where !weights.has("transformer_blocks.\(i).scale_shift_table") {
             throw RuntimeError.missingTensor(weights.prefix + "transformer_blocks.\(i).scale_shift_table")
         }
@@ -83,7 +84,7 @@ public final class PixArtTransformer {
     private func block(_ i: Int) throws -> PixArtBlock {
         if let b = blockCache[i] { return b }
         let b = try PixArtBlock(weights.scope("transformer_blocks").scope("\(i)"), dim: dim, crossDim: crossDim)
-        if cacheBlocks { blockCache[i] = b }
+        blockCache[i] = b  // views and biases only: cheap to keep
         return b
     }
 
@@ -105,7 +106,7 @@ public final class PixArtTransformer {
         }
         var act = cond
         Kernels.silu(&act)
-        let t6 = Kernels.linear(act, rows: batch, inFeatures: dim, weight: adaLinear, outFeatures: 6 * dim, bias: adaLinearBias)
+        let t6 = adaLinear(act, rows: batch)
         return (cond, t6)
     }
 
@@ -151,30 +152,45 @@ public final class PixArtTransformer {
         }
         // 2. conditioning
         let (cond, t6) = try condition(timesteps: timesteps, resolution: resolution, aspectRatio: aspectRatio)
-        // 3. caption projection and mask bias
-        let caption = captionProjection.map { $0(encoderHiddenStates, rows: batch * textLength, gelu: true) }
-            ?? encoderHiddenStates
+        // 3. caption projection and mask bias (the projection, like the blocks' caption keys and
+        //    values, is computed once per caption and reused by every step)
+        if captionCache == nil || captionCache!.rows != batch * textLength || captionCache!.states != encoderHiddenStates {
+            let caption = captionProjection.map { $0(encoderHiddenStates, rows: batch * textLength, gelu: true) }
+                ?? encoderHiddenStates
+            captionCache = (encoderHiddenStates, batch * textLength, caption, [:])
+        }
         let bias = encoderMask.map { (1 - $0) * Float(-10000.0) }
         // 4. blocks
         let eps = Float(config.normEps)
-        for i in 0..<config.numLayers {
-            try block(i).forward(&x, batch: batch, tokens: n, t6: t6, caption: caption, captionLength: textLength,
-                                 captionBias: bias, heads: heads, headDim: headDim, eps: eps)
-        }
-        // 5. final layer: LN · (1 + scale) + shift, with (shift, scale) = table + cond (pre-SiLU)
-        Kernels.layerNorm(&x, rows: batch * n, dim: d, eps: eps)
-        for b in 0..<batch {
-            for t in 0..<n {
-                let base = (b * n + t) * d
-                for c in 0..<d {
-                    let shift = finalTable[c] + cond[b * d + c]
-                    let scale = finalTable[d + c] + cond[b * d + c]
-                    x[base + c] = x[base + c] * (1 + scale) + shift
+        try x.withUnsafeMutableBufferPointer { xp in
+            for i in 0..<config.numLayers {
+                let blk = try block(i)
+                let kv: (k: [Float], v: [Float])
+                if let cached = captionCache!.kv[i] {
+                    kv = cached
+                } else {
+                    kv = blk.captionKeysValues(captionCache!.caption, rows: batch * textLength)
+                    captionCache!.kv[i] = kv
                 }
+                blk.forward(xp.baseAddress!, batch: batch, tokens: n, t6: t6, captionKV: kv, captionLength: textLength,
+                            captionBias: bias, heads: heads, headDim: headDim, eps: eps, workspace: workspace)
             }
         }
-        let tokens = Kernels.linear(x, rows: batch * n, inFeatures: d, weight: projOut, outFeatures: p * p * outChannels,
-                                    bias: projOutBias)
+        // 5. final layer: LN · (1 + scale) + shift, with (shift, scale) = table + cond (pre-SiLU)
+        var shiftScale = [Float](repeating: 0, count: batch * 2 * d)
+        for b in 0..<batch {
+            for c in 0..<d {
+                shiftScale[b * 2 * d + c] = finalTable[c] + cond[b * d + c]
+                shiftScale[b * 2 * d + d + c] = finalTable[d + c] + cond[b * d + c]
+            }
+        }
+        shiftScale.withUnsafeBufferPointer { sp in
+            x.withUnsafeMutableBufferPointer { xp in
+                pe_layernorm_modulate(xp.baseAddress!, xp.baseAddress!, Int64(batch * n), Int64(d), eps,
+                                      sp.baseAddress!, sp.baseAddress! + d, Int64(n), Int64(2 * d))
+            }
+        }
+        let tokens = projOut(x, rows: batch * n)
         // 6. unpatchify
         return PixArtEmbeddings.unpatchify(tokens, batch: batch, height: h, width: w, patch: p, channels: outChannels)
     }

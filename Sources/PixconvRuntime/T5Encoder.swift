@@ -1,3 +1,4 @@
+import CEngine
 import PixconvCore
 import PixconvQuant
 
@@ -5,12 +6,13 @@ import PixconvQuant
 /// `T5LayerSelfAttention`, `T5Attention`, `T5LayerFF`, `T5DenseGatedActDense` / `T5DenseActDense`,
 /// `T5LayerNorm`); output = `last_hidden_state`.
 ///
-/// Weights stay in their stored type inside `Weights` (mmap'd safetensors, a pixconv store, …) and
-/// are widened to f32 one block at a time while that block runs, then dropped: the real
-/// T5-v1.1-XXL is ~19 GB in f32, so widening everything at init would not fit in memory. Only the
-/// embedding rows of the prompt's ids, the small relative-attention table and the norms' weights
-/// are widened outside a block. `encode(batch:)` runs several prompts through each block while it is
-/// widened (PixArt encodes the negative and the positive prompt), so weights are widened once per call.
+/// Weights stay in their stored type (mmap'd safetensors, a pixconv store, …) and are multiplied
+/// there by the engine's linear operation: a layer is never widened to f32 (a T5-XXL layer is
+/// 193 M parameters). After each layer its mapped pages are dropped, so the whole model is never
+/// resident at once. Only the embedding rows of the prompt's ids, the small relative-attention
+/// table and the norms' weights are widened. `encode(batch:)` runs several prompts through each
+/// layer together (PixArt encodes the negative and the positive prompt), so each layer's weights
+/// are read once per call.
 ///
 /// Keys: `shared.weight` or `encoder.embed_tokens.weight` (vocab, d_model);
 /// `encoder.block.{i}.layer.0.SelfAttention.{q,k,v,o}.weight`;
@@ -88,6 +90,7 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
             offsets.append(offsets[offsets.count - 1] + ids.count)
         }
         let rows = offsets[offsets.count - 1]
+        let ws = Workspace()
         var h = try embed(batch.flatMap { $0.ids })  // (rows, d)
         let biases = config.numLayers == 0 ? [] : batch.map { seq in
             T5Layers.positionBias(length: seq.ids.count, mask: seq.mask, table: relativeBias, heads: heads,
@@ -95,39 +98,55 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
                                   maxDistance: config.relativeAttentionMaxDistance)
         }
 
-        for i in 0..<config.numLayers {
-            let block = weights.scope("encoder.block.\(i).layer")
-            // self-attention sub-layer: h += o(attn(RMSNorm(h)))
-            let attn = block.scope("0.SelfAttention")
-            let n = T5Layers.rmsNorm(h, rows: rows, dim: d, weight: try block.floats("0.layer_norm.weight"), eps: eps)
-            let q = Kernels.linear(n, rows: rows, inFeatures: d, weight: try attn.floats("q.weight"), outFeatures: inner, bias: nil)
-            let k = Kernels.linear(n, rows: rows, inFeatures: d, weight: try attn.floats("k.weight"), outFeatures: inner, bias: nil)
-            let v = Kernels.linear(n, rows: rows, inFeatures: d, weight: try attn.floats("v.weight"), outFeatures: inner, bias: nil)
-            var context = [Float](repeating: 0, count: rows * inner)
-            for (b, bias) in biases.enumerated() {
-                let r = offsets[b]..<offsets[b + 1]
-                let out = T5Layers.attention(q: slice(q, r, inner), k: slice(k, r, inner), v: slice(v, r, inner),
-                                             bias: bias, length: r.count, heads: heads, dKv: config.dKv)
-                context.replaceSubrange((r.lowerBound * inner)..<(r.upperBound * inner), with: out)
-            }
-            let o = Kernels.linear(context, rows: rows, inFeatures: inner, weight: try attn.floats("o.weight"), outFeatures: d, bias: nil)
-            add(&h, o)
+        let q = ws.buffer("q", count: rows * inner), k = ws.buffer("k", count: rows * inner)
+        let v = ws.buffer("v", count: rows * inner), context = ws.buffer("context", count: rows * inner)
+        let n = ws.buffer("norm", count: rows * d)
+        let hidden = ws.buffer("hidden", count: rows * ff), linear = ws.buffer("linear", count: rows * ff)
+        try h.withUnsafeMutableBufferPointer { hb in
+            let hp = hb.baseAddress!
+            for i in 0..<config.numLayers {
+                let layer = weights.scope("encoder.block.\(i)")
+                let block = layer.scope("layer")
+                // self-attention sub-layer: h += o(attn(RMSNorm(h)))
+                let attn = block.scope("0.SelfAttention")
+                try block.floats("0.layer_norm.weight", shape: [d]).withUnsafeBufferPointer { w in
+                    pe_rmsnorm(hp, n, Int64(rows), Int64(d), eps, w.baseAddress)
+                }
+                try LinearWeight(attn, "q.weight", out: inner, in: d).apply(n, rows: rows, into: q)
+                try LinearWeight(attn, "k.weight", out: inner, in: d).apply(n, rows: rows, into: k)
+                try LinearWeight(attn, "v.weight", out: inner, in: d).apply(n, rows: rows, into: v)
+                for (b, bias) in biases.enumerated() {
+                    let r0 = offsets[b], length = offsets[b + 1] - r0
+                    bias.withUnsafeBufferPointer { bp in
+                        Attention.fused(q: q + r0 * inner, k: k + r0 * inner, v: v + r0 * inner, out: context + r0 * inner,
+                                        batch: 1, queries: length, keys: length, heads: heads, headDim: config.dKv,
+                                        scale: 1, keyBias: nil, bias: bp.baseAddress)
+                    }
+                }
+                try LinearWeight(attn, "o.weight", out: d, in: inner).apply(context, rows: rows, into: hp, accumulate: true)
 
-            // feed-forward sub-layer: h += wo(act(wi_0·n) ⊙ wi_1·n)   or   wo(act(wi·n))
-            let dense = block.scope("1.DenseReluDense")
-            let n2 = T5Layers.rmsNorm(h, rows: rows, dim: d, weight: try block.floats("1.layer_norm.weight"), eps: eps)
-            var hidden: [Float]
-            if gated {
-                hidden = Kernels.linear(n2, rows: rows, inFeatures: d, weight: try dense.floats("wi_0.weight"), outFeatures: ff, bias: nil)
-                T5Layers.activate(&hidden, activation)
-                let linear = Kernels.linear(n2, rows: rows, inFeatures: d, weight: try dense.floats("wi_1.weight"), outFeatures: ff, bias: nil)
-                for t in hidden.indices { hidden[t] *= linear[t] }
-            } else {
-                hidden = Kernels.linear(n2, rows: rows, inFeatures: d, weight: try dense.floats("wi.weight"), outFeatures: ff, bias: nil)
-                T5Layers.activate(&hidden, activation)
+                // feed-forward sub-layer: h += wo(act(wi_0·n) ⊙ wi_1·n)   or   wo(act(wi·n))
+                let dense = block.scope("1.DenseReluDense")
+                try block.floats("1.layer_norm.weight", shape: [d]).withUnsafeBufferPointer { w in
+                    pe_rmsnorm(hp, n, Int64(rows), Int64(d), eps, w.baseAddress)
+                }
+                if gated {
+                    try LinearWeight(dense, "wi_0.weight", out: ff, in: d).apply(n, rows: rows, into: hidden)
+                    try LinearWeight(dense, "wi_1.weight", out: ff, in: d).apply(n, rows: rows, into: linear)
+                    if activation == .geluNew {
+                        pe_gelu_tanh_mul(hidden, linear, Int64(rows * ff))
+                    } else {
+                        T5Layers.activate(UnsafeMutableBufferPointer(start: hidden, count: rows * ff), activation)
+                        for t in 0..<(rows * ff) { hidden[t] *= linear[t] }
+                    }
+                } else {
+                    try LinearWeight(dense, "wi.weight", out: ff, in: d).apply(n, rows: rows, into: hidden)
+                    T5Layers.activate(UnsafeMutableBufferPointer(start: hidden, count: rows * ff), activation)
+                }
+                try LinearWeight(dense, "wo.weight", out: d, in: ff).apply(hidden, rows: rows, into: hp, accumulate: true)
+                // this layer is done: its mapped pages need not stay resident (T5-XXL is gigabytes)
+                layer.releasePages()
             }
-            let f = Kernels.linear(hidden, rows: rows, inFeatures: ff, weight: try dense.floats("wo.weight"), outFeatures: d, bias: nil)
-            add(&h, f)
         }
         h = T5Layers.rmsNorm(h, rows: rows, dim: d, weight: try weights.floats("encoder.final_layer_norm.weight"), eps: eps)
         return (0..<batch.count).map { b in slice(h, offsets[b]..<offsets[b + 1], d) }

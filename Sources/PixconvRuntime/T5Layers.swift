@@ -1,3 +1,4 @@
+import CEngine
 import Foundation
 
 /// The layers of the T5 encoder in f32 (T: `modeling_t5.py`), as free functions over row-major
@@ -125,15 +126,18 @@ enum T5Layers {
 
     /// Applies the feed-forward activation in place (T: `activations.py`).
     static func activate(_ x: inout [Float], _ act: T5Config.Activation) {
+        x.withUnsafeMutableBufferPointer { activate($0, act) }
+    }
+
+    static func activate(_ p: UnsafeMutableBufferPointer<Float>, _ act: T5Config.Activation) {
+        guard let base = p.baseAddress else { return }
         switch act {
-        case .geluNew: Kernels.geluTanh(&x)
-        case .silu: Kernels.silu(&x)
+        case .geluNew: pe_gelu_tanh(base, Int64(p.count))
+        case .silu: pe_silu(base, Int64(p.count))
         case .relu:
-            x.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
+            for i in p.indices { p[i] = max(p[i], 0) }
         case .gelu:
-            x.withUnsafeMutableBufferPointer { p in
-                for i in p.indices { p[i] = 0.5 * p[i] * (1 + erff(p[i] * 0.70710678118654752)) }
-            }
+            for i in p.indices { p[i] = 0.5 * p[i] * (1 + erff(p[i] * 0.70710678118654752)) }
         }
     }
 }

@@ -96,11 +96,11 @@ final class PixArtTransformerTests: XCTestCase {
                                                    keyBias: keyBias)
             XCTAssertLessThanOrEqual(ditMaxDiff(fast, ref).abs, 1e-5)
         }
-        // query blocking: more queries than one score block
-        let big = Attention.queryBlock + 5
-        let q2 = ditNoise(big * 8, seed: 7), k2 = ditNoise(3 * 8, seed: 8), v2 = ditNoise(3 * 8, seed: 9)
-        let f2 = Attention.attention(q: q2, k: k2, v: v2, batch: 1, queries: big, keys: 3, heads: 1, headDim: 8, keyBias: nil)
-        let r2 = Attention.attentionReference(q: q2, k: k2, v: v2, batch: 1, queries: big, keys: 3, heads: 1, headDim: 8, keyBias: nil)
+        // blocking: more queries than one query block (128), more keys than one key block (512)
+        let big = 128 * 2 + 5, keys = 512 * 2 + 3
+        let q2 = ditNoise(big * 8, seed: 7).map { $0 * 4 }, k2 = ditNoise(keys * 8, seed: 8), v2 = ditNoise(keys * 8, seed: 9)
+        let f2 = Attention.attention(q: q2, k: k2, v: v2, batch: 1, queries: big, keys: keys, heads: 1, headDim: 8, keyBias: nil)
+        let r2 = Attention.attentionReference(q: q2, k: k2, v: v2, batch: 1, queries: big, keys: keys, heads: 1, headDim: 8, keyBias: nil)
         XCTAssertLessThanOrEqual(ditMaxDiff(f2, r2).abs, 1e-5)
     }
 
@@ -123,7 +123,6 @@ final class PixArtTransformerTests: XCTestCase {
         for c in ditCases {
             let model = try models[c.folder] ?? ditModel(c.folder)
             models[c.folder] = model
-            model.cacheBlocks = c.folder.hasSuffix("1024ms")
             let pre = "\(c.key)_\(c.height)x\(c.width)_"
             let mask = try st.floats(pre + "mask")
             let textLength = mask.count / 2
@@ -150,9 +149,14 @@ final class PixArtTransformerTests: XCTestCase {
             let block = try PixArtBlock(model.weights.scope("transformer_blocks.0"), dim: dim, crossDim: dim)
             var x = try st.floats(pre + "patch")
             let tokens = x.count / (2 * dim)
-            block.forward(&x, batch: 2, tokens: tokens, t6: try st.floats(pre + "t6"), caption: try st.floats(pre + "caption"),
-                          captionLength: textLength, captionBias: mask.map { (1 - $0) * -10000 },
-                          heads: model.config.numAttentionHeads, headDim: model.config.attentionHeadDim, eps: 1e-6)
+            let kv = block.captionKeysValues(try st.floats(pre + "caption"), rows: 2 * textLength)
+            let t6Block = try st.floats(pre + "t6")
+            x.withUnsafeMutableBufferPointer { xp in
+                block.forward(xp.baseAddress!, batch: 2, tokens: tokens, t6: t6Block, captionKV: kv,
+                              captionLength: textLength, captionBias: mask.map { (1 - $0) * -10000 },
+                              heads: model.config.numAttentionHeads, headDim: model.config.attentionHeadDim, eps: 1e-6,
+                              workspace: Workspace())
+            }
             let db = ditMaxDiff(x, try st.floats(pre + "block0"))
             XCTAssertLessThanOrEqual(db.abs, 1e-4, pre + "block0")
             report.append("\(pre)block0 \(db.abs)")

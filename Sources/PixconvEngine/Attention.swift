@@ -1,3 +1,4 @@
+import CEngine
 import Foundation
 
 /// Multi-head scaled-dot-product attention on packed heads: softmax(Q·Kᵀ/√d + bias)·V
@@ -6,57 +7,47 @@ import Foundation
 /// Layouts: q (B, Nq, H·d), k and v (B, Nk, H·d), head h in columns h·d..<(h+1)·d; `keyBias`
 /// (B, Nk) is added to every query row of every head (PixArt's −10000 caption mask); output (B, Nq, H·d).
 public enum Attention {
-    /// Query rows per score block, so the score matrix stays at `queryBlock × Nk` floats.
-    static let queryBlock = 1024
-
-    /// GEMM version: per batch, head and block of queries, S = α·Q·Kᵀ and O = softmax(S)·V via `Kernels.gemm`.
+    /// Fused attention (`pe_attention`): per batch, head and block of 128 queries, scores against
+    /// 512 keys at a time with an online softmax, so no score matrix is ever whole; the blocks
+    /// run on the engine's pool.
     public static func attention(q: [Float], k: [Float], v: [Float], batch: Int, queries nq: Int, keys nk: Int,
                                  heads: Int, headDim d: Int, keyBias: [Float]?) -> [Float] {
         let width = heads * d
         precondition(q.count == batch * nq * width && k.count == batch * nk * width && v.count == k.count)
         precondition(keyBias.map { $0.count == batch * nk } ?? true)
         var out = [Float](repeating: 0, count: batch * nq * width)
-        guard nq > 0, nk > 0, d > 0 else { return out }
-        let scale = Float(1 / Double(d).squareRoot())
-        let block = min(queryBlock, nq)
-        var scores = [Float](repeating: 0, count: block * nk)
+        guard nq > 0, nk > 0, d > 0, batch > 0 else { return out }
         q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
                     out.withUnsafeMutableBufferPointer { op in
-                        for b in 0..<batch {
-                            for h in 0..<heads {
-                                let kBase = kp.baseAddress! + b * nk * width + h * d
-                                let vBase = vp.baseAddress! + b * nk * width + h * d
-                                var r0 = 0
-                                while r0 < nq {
-                                    let rows = min(block, nq - r0)
-                                    let qBase = qp.baseAddress! + (b * nq + r0) * width + h * d
-                                    scores.withUnsafeMutableBufferPointer { sp in
-                                        Kernels.gemm(transA: false, transB: true, m: rows, n: nk, k: d, alpha: scale,
-                                                     a: qBase, lda: width, b: kBase, ldb: width,
-                                                     beta: 0, c: sp.baseAddress!, ldc: nk)
-                                        if let keyBias {
-                                            for r in 0..<rows {
-                                                for j in 0..<nk { sp[r * nk + j] += keyBias[b * nk + j] }
-                                            }
-                                        }
-                                    }
-                                    Kernels.softmax(&scores, rows: rows, dim: nk)
-                                    scores.withUnsafeBufferPointer { sp in
-                                        Kernels.gemm(transA: false, transB: false, m: rows, n: d, k: nk,
-                                                     a: sp.baseAddress!, lda: nk, b: vBase, ldb: width, beta: 0,
-                                                     c: op.baseAddress! + (b * nq + r0) * width + h * d, ldc: width)
-                                    }
-                                    r0 += rows
-                                }
-                            }
+                        func run(_ kb: UnsafePointer<Float>?) {
+                            fused(q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!, out: op.baseAddress!,
+                                  batch: batch, queries: nq, keys: nk, heads: heads, headDim: d,
+                                  scale: Float(1 / Double(d).squareRoot()), keyBias: kb, bias: nil)
                         }
+                        if let keyBias { keyBias.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
                     }
                 }
             }
         }
         return out
+    }
+
+    /// Pointer form: q, out (B, Nq, H·d) and k, v (B, Nk, H·d) with the given row strides
+    /// (default H·d); keyBias (B, Nk) or nil; bias (H, Nq, Nk), shared by the batch, or nil.
+    public static func fused(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                             out: UnsafeMutablePointer<Float>, batch: Int, queries nq: Int, keys nk: Int,
+                             heads: Int, headDim d: Int, scale: Float, keyBias: UnsafePointer<Float>?,
+                             bias: UnsafePointer<Float>?, ldq: Int? = nil, ldk: Int? = nil, ldv: Int? = nil,
+                             ldo: Int? = nil) {
+        let w = heads * d
+        let lq = ldq ?? w, lk = ldk ?? w, lv = ldv ?? w, lo = ldo ?? w
+        let args = pe_attention_args(batch: Int64(batch), heads: Int64(heads), nq: Int64(nq), nk: Int64(nk), d: Int64(d),
+                                     ldq: Int64(lq), ldk: Int64(lk), ldv: Int64(lv), ldo: Int64(lo),
+                                     q_bstride: Int64(nq * lq), k_bstride: Int64(nk * lk), v_bstride: Int64(nk * lv),
+                                     o_bstride: Int64(nq * lo), scale: scale, key_bias: keyBias, bias: bias)
+        pe_attention(q, k, v, out, args)
     }
 
     /// Plain loops with double accumulation (the reference for tests).

@@ -9,25 +9,32 @@ import Foundation
 ///   input[c, y, x] = x[c, y/2, x/2], as in `Upsample2D`.
 ///
 /// The arithmetic is the same as applying the operation to the whole tensor first.
-struct ConvInput {
-    var scale: [Float]? = nil
-    var shift: [Float]? = nil
-    var silu = false
-    var upsample2x = false
+public struct ConvInput: Sendable {
+    public var scale: [Float]? = nil
+    public var shift: [Float]? = nil
+    public var silu = false
+    public var upsample2x = false
 
-    static let plain = ConvInput()
+    public init(scale: [Float]? = nil, shift: [Float]? = nil, silu: Bool = false, upsample2x: Bool = false) {
+        self.scale = scale
+        self.shift = shift
+        self.silu = silu
+        self.upsample2x = upsample2x
+    }
 
-    static func affine(scale: [Float], shift: [Float], silu: Bool) -> ConvInput {
+    public static let plain = ConvInput()
+
+    public static func affine(scale: [Float], shift: [Float], silu: Bool) -> ConvInput {
         ConvInput(scale: scale, shift: shift, silu: silu)
     }
 
-    static let upsampled = ConvInput(upsample2x: true)
+    public static let upsampled = ConvInput(upsample2x: true)
 
-    var isPlain: Bool { scale == nil && !silu && !upsample2x }
+    public var isPlain: Bool { scale == nil && !silu && !upsample2x }
 
     /// Writes input rows `rows` (input coordinates, after any upsampling) of channels `channels` of
     /// x[C, height, width] into band[c · rowsPerChannel + (row − rows.lowerBound), 0..<width'].
-    func read(
+    public func read(
         _ x: UnsafeBufferPointer<Float>, channels: Range<Int>, height: Int, width: Int, rows: Range<Int>,
         into band: UnsafeMutableBufferPointer<Float>, rowsPerChannel: Int
     ) {

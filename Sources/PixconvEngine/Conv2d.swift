@@ -53,12 +53,12 @@ public struct Conv2d: Sendable {
     }
 
     /// `callAsFunction` with an explicit im2col budget (tests use tiny ones to force many row bands).
-    func apply(_ x: [Float], height: Int, width: Int, scratchFloats: Int) -> [Float] {
+    public func apply(_ x: [Float], height: Int, width: Int, scratchFloats: Int) -> [Float] {
         forward(x, height: height, width: width, scratchFloats: scratchFloats)
     }
 
     /// The convolution of `input` applied to x[C_in, height, width] (its size before any upsampling).
-    func forward(
+    public func forward(
         _ x: [Float], height: Int, width: Int, input: ConvInput = .plain, scratchFloats: Int = Conv2d.scratchFloats
     ) -> [Float] {
         let (ih, iw) = input.upsample2x ? (2 * height, 2 * width) : (height, width)
@@ -69,7 +69,7 @@ public struct Conv2d: Sendable {
     }
 
     /// out[C_out, height', width'] += conv(input(x)) + bias — a residual added without another buffer.
-    func forward(
+    public func forward(
         _ x: [Float], height: Int, width: Int, input: ConvInput = .plain, addingTo out: inout [Float],
         scratchFloats: Int = Conv2d.scratchFloats
     ) {
@@ -163,7 +163,7 @@ public struct Conv2d: Sendable {
 
     /// Runs `body` on contiguous ranges covering 0..<count, one per core, or on the whole range at once
     /// when `work` (elements touched) is too small to be worth the threads.
-    static func parallelRanges(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+    public static func parallelRanges(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
         Kernels.parallelRanges(count, work: work, body)
     }
 

@@ -1,0 +1,196 @@
+/* Elementwise and row passes, parallel over rows; each loop is compiled for AVX-512, AVX2 and
+ * the baseline (target_clones) and vectorised by the compiler. */
+#include "engine_internal.h"
+
+#define CLONES PE_CLONES
+
+/* exp by Cody–Waite reduction and a degree-6 polynomial (Cephes' expf coefficients). */
+static inline float exp_approx(float x) {
+    float c = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+    float n = nearbyintf(c * 1.44269504088896341f);
+    float r = fmaf(n, -0.693359375f, c);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    float y = fmaf(p * r, r, r) + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &bits, 4);
+    return x < -87.3f ? 0.0f : y * s;
+}
+
+float pe_expf(float x) { return exp_approx(x); }
+
+CLONES void pe_exp_rows_sub(float *x, int64_t n, float m, float *sum) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float e = exp_approx(x[i] - m);
+        x[i] = e;
+        s += e;
+    }
+    *sum = s;
+}
+
+CLONES static float row_max(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+float pe_row_max(const float *x, int64_t n) { return row_max(x, n); }
+
+CLONES static void scale_row(float *x, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+void pe_scale_row(float *x, int64_t n, float s) { scale_row(x, n, s); }
+
+/* ---- parallel row passes ---- */
+
+typedef struct {
+    const float *x; float *y; int64_t rows, dim; float eps;
+    const float *a, *b; int64_t rpb, stride;
+} rows_job;
+
+static int64_t rows_per_part(int64_t dim) {
+    int64_t r = 16384 / (dim > 0 ? dim : 1);
+    return r < 1 ? 1 : r;
+}
+
+CLONES static void ln_mod_row(const float *x, float *y, int64_t dim, float eps, const float *shift, const float *scale) {
+    float mean = 0;
+    for (int64_t i = 0; i < dim; i++) mean += x[i];
+    mean /= (float)dim;
+    float var = 0;
+    for (int64_t i = 0; i < dim; i++) { float d = x[i] - mean; var += d * d; }
+    var /= (float)dim;
+    float inv = 1.0f / sqrtf(var + eps);
+    if (shift && scale) {
+        for (int64_t i = 0; i < dim; i++) y[i] = (x[i] - mean) * inv * (1.0f + scale[i]) + shift[i];
+    } else {
+        for (int64_t i = 0; i < dim; i++) y[i] = (x[i] - mean) * inv;
+    }
+}
+
+static void ln_mod_task(void *ctx, int64_t part) {
+    rows_job *j = ctx;
+    int64_t per = rows_per_part(j->dim);
+    for (int64_t r = part * per; r < j->rows && r < (part + 1) * per; r++) {
+        int64_t b = j->rpb > 0 ? r / j->rpb : 0;
+        ln_mod_row(j->x + r * j->dim, j->y + r * j->dim, j->dim, j->eps,
+                   j->a ? j->a + b * j->stride : NULL, j->b ? j->b + b * j->stride : NULL);
+    }
+}
+
+void pe_layernorm_modulate(const float *x, float *y, int64_t rows, int64_t dim, float eps,
+                           const float *shift, const float *scale, int64_t rows_per_batch, int64_t mod_stride) {
+    rows_job j = {x, y, rows, dim, eps, shift, scale, rows_per_batch, mod_stride};
+    pe_pool_run(ln_mod_task, &j, (rows + rows_per_part(dim) - 1) / rows_per_part(dim));
+}
+
+CLONES static void rms_row(const float *x, float *y, int64_t dim, float eps, const float *w) {
+    float ss = 0;
+    for (int64_t i = 0; i < dim; i++) ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int64_t i = 0; i < dim; i++) y[i] = w[i] * (x[i] * inv);
+}
+
+static void rms_task(void *ctx, int64_t part) {
+    rows_job *j = ctx;
+    int64_t per = rows_per_part(j->dim);
+    for (int64_t r = part * per; r < j->rows && r < (part + 1) * per; r++)
+        rms_row(j->x + r * j->dim, j->y + r * j->dim, j->dim, j->eps, j->a);
+}
+
+void pe_rmsnorm(const float *x, float *y, int64_t rows, int64_t dim, float eps, const float *w) {
+    rows_job j = {x, y, rows, dim, eps, w, NULL, 0, 0};
+    pe_pool_run(rms_task, &j, (rows + rows_per_part(dim) - 1) / rows_per_part(dim));
+}
+
+CLONES static void gated_add_row(float *x, const float *y, int64_t dim, const float *g) {
+    if (g) for (int64_t i = 0; i < dim; i++) x[i] = g[i] * y[i] + x[i];
+    else for (int64_t i = 0; i < dim; i++) x[i] = y[i] + x[i];
+}
+
+static void gated_add_task(void *ctx, int64_t part) {
+    rows_job *j = ctx;
+    int64_t per = rows_per_part(j->dim);
+    for (int64_t r = part * per; r < j->rows && r < (part + 1) * per; r++) {
+        int64_t b = j->rpb > 0 ? r / j->rpb : 0;
+        gated_add_row((float *)j->x + r * j->dim, j->y + r * j->dim, j->dim, j->a ? j->a + b * j->stride : NULL);
+    }
+}
+
+void pe_gated_add(float *x, const float *y, int64_t rows, int64_t dim, const float *gate,
+                  int64_t rows_per_batch, int64_t gate_stride) {
+    rows_job j = {x, (float *)y, rows, dim, 0, gate, NULL, rows_per_batch, gate_stride};
+    pe_pool_run(gated_add_task, &j, (rows + rows_per_part(dim) - 1) / rows_per_part(dim));
+}
+
+/* ---- elementwise over n ---- */
+
+typedef struct { float *x; const float *y; int64_t n; int op; } ew_job;
+#define EW_CHUNK 16384
+
+CLONES static void gelu_span(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        float t = 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f); /* tanh(u) */
+        x[i] = 0.5f * v * (1.0f + t);
+    }
+}
+
+CLONES static void gelu_mul_span(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        float t = 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
+        x[i] = 0.5f * v * (1.0f + t) * y[i];
+    }
+}
+
+CLONES static void silu_span(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i]));
+}
+
+static void ew_task(void *ctx, int64_t part) {
+    ew_job *j = ctx;
+    int64_t s = part * EW_CHUNK, n = j->n - s < EW_CHUNK ? j->n - s : EW_CHUNK;
+    switch (j->op) {
+    case 0: gelu_span(j->x + s, n); break;
+    case 1: silu_span(j->x + s, n); break;
+    case 2: gelu_mul_span(j->x + s, j->y + s, n); break;
+    }
+}
+
+static void ew(float *x, const float *y, int64_t n, int op) {
+    ew_job j = {x, y, n, op};
+    pe_pool_run(ew_task, &j, (n + EW_CHUNK - 1) / EW_CHUNK);
+}
+
+void pe_gelu_tanh(float *x, int64_t n) { ew(x, NULL, n, 0); }
+void pe_silu(float *x, int64_t n) { ew(x, NULL, n, 1); }
+void pe_gelu_tanh_mul(float *x, const float *y, int64_t n) { ew(x, y, n, 2); }
+
+typedef struct { float *x; int64_t rows, dim; } sm_job;
+
+static void softmax_task(void *ctx, int64_t part) {
+    sm_job *j = ctx;
+    int64_t per = rows_per_part(j->dim);
+    for (int64_t r = part * per; r < j->rows && r < (part + 1) * per; r++) {
+        float *row = j->x + r * j->dim;
+        float m = row_max(row, j->dim), s;
+        pe_exp_rows_sub(row, j->dim, m, &s);
+        scale_row(row, j->dim, 1.0f / s);
+    }
+}
+
+void pe_softmax_rows(float *x, int64_t rows, int64_t dim) {
+    sm_job j = {x, rows, dim};
+    pe_pool_run(softmax_task, &j, (rows + rows_per_part(dim) - 1) / rows_per_part(dim));
+}

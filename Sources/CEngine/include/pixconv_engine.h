@@ -1,0 +1,121 @@
+/* pixconv's compute engine in C: one thread pool, the linear operation on stored weight types
+ * (f32, f16, bf16, Q8_0, Q4_0), fused attention, and the fused elementwise passes of the models.
+ *
+ * Every fast kernel has a plain reference beside it (the *_ref functions and PE_ISA_REF), chosen
+ * with the same entry points, so tests compare the two on awkward shapes.
+ * Layouts are row-major; "ld" is the distance in elements between rows. */
+#ifndef PIXCONV_ENGINE_H
+#define PIXCONV_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CPU features (cpuid + xgetbv) ---- */
+enum {
+    PE_CPU_AVX2 = 1 << 0,       /* AVX2 + FMA + F16C, OS saves YMM */
+    PE_CPU_AVX512 = 1 << 1,     /* AVX-512 F/BW/VL/DQ, OS saves ZMM */
+    PE_CPU_AVX512VNNI = 1 << 2, /* vpdpbusd on zmm */
+    PE_CPU_AVX512BF16 = 1 << 3, /* vdpbf16ps, vcvtne2ps2bf16 */
+    PE_CPU_AVXVNNI = 1 << 4,    /* VEX vpdpbusd on ymm */
+};
+int pe_cpu_features(void);
+
+/* Instruction-set level of a kernel. PE_ISA_AUTO picks the best one the CPU has. */
+typedef enum {
+    PE_ISA_AUTO = 0,
+    PE_ISA_REF = 1,       /* portable C loops, the reference */
+    PE_ISA_AVX2 = 2,      /* int8 × int8: maddubs with the sign trick, 256-bit */
+    PE_ISA_VNNI512 = 4,   /* int8 × int8: vpdpbusd on zmm */
+    PE_ISA_BF16_512 = 5,  /* bf16 × bf16 → f32: vdpbf16ps on zmm */
+    PE_ISA_SGEMM = 6,     /* f32: weights widened panel by panel (or used in place) into OpenBLAS sgemm */
+} pe_isa;
+/* 1 when the machine can run kernels of this level. */
+int pe_isa_supported(pe_isa isa);
+const char *pe_isa_name(pe_isa isa);
+
+/* ---- Thread pool ----
+ * One pool for the whole process; OpenBLAS runs single-threaded inside its tasks, so no two
+ * pools spin against each other. pe_pool_run(fn, ctx, n) calls fn(ctx, i) for i in [0, n)
+ * on the workers and the caller and returns when all have finished. A call made from inside a
+ * task runs its parts serially on that thread. */
+void pe_set_threads(int threads); /* ≤ 0: every core */
+int pe_threads(void);
+typedef void (*pe_task_fn)(void *ctx, int64_t part);
+void pe_pool_run(pe_task_fn fn, void *ctx, int64_t parts);
+
+/* ---- Linear: y[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N]) (+ y if accumulate) ----
+ * W is the stored tensor, row n at its n-th row of K elements in its own type (GGUF order:
+ * Q8_0 rows are K/32 blocks of {f16 d, int8 q[32]}; Q4_0 blocks are {f16 d, uint8 qs[16]} with
+ * element j in the low nibble of qs[j] and j+16 in its high nibble, value (nibble − 8)·d).
+ * Quantized and bf16 weights multiply activations in the same kind of arithmetic: x is rounded
+ * to int8 blocks of 32 (one scale each) or to bf16 once per call. compute_f32 = 1 widens the
+ * weights to f32 instead and multiplies in f32 (exact to rounding). Returns the ISA that ran,
+ * or −1 on bad arguments (K not a multiple of 32 for a block type, unknown type, ISA not available). */
+typedef enum { PE_W_F32 = 0, PE_W_F16 = 1, PE_W_BF16 = 2, PE_W_Q8_0 = 8, PE_W_Q4_0 = 9 } pe_wtype;
+typedef struct {
+    int accumulate;   /* y += result instead of y = result */
+    int compute_f32;  /* widen weights to f32, multiply in f32 */
+    pe_isa isa;       /* PE_ISA_AUTO, or force a level (tests) */
+} pe_linear_opts;
+int pe_linear(const float *x, int64_t ldx, int64_t M, int64_t K,
+              const void *w, pe_wtype wtype, int64_t N, const float *bias,
+              float *y, int64_t ldy, pe_linear_opts opts);
+/* The ISA pe_linear would choose for this weight type and options. */
+pe_isa pe_linear_isa(pe_wtype wtype, pe_linear_opts opts);
+/* The plain reference, single-threaded loops straight on the stored rows, in the arithmetic that
+ * pe_linear runs with the same options: int8 blocks (bit-identical: the same integer sums and
+ * the same float operations in the same order), bf16-rounded activations with float
+ * accumulation, or f32 with double accumulation. */
+int pe_linear_ref(const float *x, int64_t ldx, int64_t M, int64_t K,
+                  const void *w, pe_wtype wtype, int64_t N, const float *bias,
+                  float *y, int64_t ldy, pe_linear_opts opts);
+
+/* Activation rounding to int8 blocks of 32: d = max|x| / 127, q = round-half-even(x / d). */
+void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d);
+
+/* ---- Attention ----
+ * o = softmax(scale · q·kᵀ + key_bias + bias)·v per batch and head, online softmax over key
+ * blocks (the score matrix is never whole). Element (b, i, h, c) of q is at
+ * q[b·q_bstride + i·ldq + h·d + c]; likewise k, v (nk rows) and o (nq rows).
+ * key_bias: NULL or (batch, nk), added to every query row and head;
+ * bias: NULL or (heads, nq, nk), the same for every batch element. */
+typedef struct {
+    int64_t batch, heads, nq, nk, d;
+    int64_t ldq, ldk, ldv, ldo;
+    int64_t q_bstride, k_bstride, v_bstride, o_bstride;
+    float scale;
+    const float *key_bias;
+    const float *bias;
+} pe_attention_args;
+void pe_attention(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
+/* Plain loops, double accumulation, the whole score row at once (the reference). */
+void pe_attention_ref(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
+
+/* ---- Elementwise passes (parallel over rows) ---- */
+/* y = LayerNorm(x) (no affine) · (1 + scale) + shift, per row; scale/shift (dim) per batch
+ * element: row r uses scale[(r / rows_per_batch) · mod_stride]. */
+void pe_layernorm_modulate(const float *x, float *y, int64_t rows, int64_t dim, float eps,
+                           const float *shift, const float *scale, int64_t rows_per_batch, int64_t mod_stride);
+/* y = x · rsqrt(mean(x²) + eps) · w (T5 RMSNorm). */
+void pe_rmsnorm(const float *x, float *y, int64_t rows, int64_t dim, float eps, const float *w);
+/* x += gate ⊙ y per row, gate per batch element as above (gate NULL: plain add). */
+void pe_gated_add(float *x, const float *y, int64_t rows, int64_t dim, const float *gate,
+                  int64_t rows_per_batch, int64_t gate_stride);
+/* In place over n elements. */
+void pe_gelu_tanh(float *x, int64_t n);
+void pe_silu(float *x, int64_t n);
+/* x = gelu_tanh(x) ⊙ y (T5's gated feed-forward). */
+void pe_gelu_tanh_mul(float *x, const float *y, int64_t n);
+/* softmax of each row of x (rows, dim), in place. */
+void pe_softmax_rows(float *x, int64_t rows, int64_t dim);
+/* The engine's exp (max rel. error ≈ 2e-7 for |x| < 88; 0 below −87.3). */
+float pe_expf(float x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,549 @@
+/* The linear operation on stored weight types: y = x·Wᵀ (+ bias) (+ y).
+ *
+ * Work is split into tasks of one weight panel (32 output columns; more for the sgemm path)
+ * times a range of token rows. A task packs its panel into scratch (interleaved so that one
+ * vector load feeds 16 columns and a 4-byte activation group is broadcast), then streams its
+ * token rows through it. The store on disk keeps GGUF's layout; packing happens per panel. */
+#include "engine_internal.h"
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define NR 32                    /* output columns per int8 / bf16 panel */
+#define QPANEL_KB_BYTES (128 + 8 * 128) /* per 32-wide K block: 32 scales, 8 groups × 32 cols × 4 bytes */
+
+static void *must(void *p) {
+    if (!p) {
+        fprintf(stderr, "pixconv: out of memory for engine scratch\n");
+        abort();
+    }
+    return p;
+}
+
+/* ---- stored rows ---- */
+
+void pe_row_to_int8(pe_wtype t, const void *row, int64_t K, int8_t *q, float *d) {
+    const uint8_t *p = row;
+    for (int64_t b = 0; b < K / 32; b++) {
+        uint16_t h;
+        if (t == PE_W_Q8_0) {
+            memcpy(&h, p + b * 34, 2);
+            d[b] = pe_half_to_float(h);
+            memcpy(q + b * 32, p + b * 34 + 2, 32);
+        } else {
+            memcpy(&h, p + b * 18, 2);
+            d[b] = pe_half_to_float(h);
+            const uint8_t *qs = p + b * 18 + 2;
+            for (int j = 0; j < 16; j++) {
+                q[b * 32 + j] = (int8_t)((qs[j] & 0x0f) - 8);
+                q[b * 32 + j + 16] = (int8_t)((qs[j] >> 4) - 8);
+            }
+        }
+    }
+}
+
+void pe_widen_row(pe_wtype t, const void *row, int64_t K, float *out) {
+    switch (t) {
+    case PE_W_F32: memcpy(out, row, (size_t)K * 4); return;
+    case PE_W_F16: {
+        const uint8_t *p = row;
+        for (int64_t i = 0; i < K; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = pe_half_to_float(h); }
+        return;
+    }
+    case PE_W_BF16: {
+        const uint8_t *p = row;
+        for (int64_t i = 0; i < K; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = pe_bf16_to_float(h); }
+        return;
+    }
+    case PE_W_Q8_0: case PE_W_Q4_0: {
+        int8_t q[32];
+        float d;
+        for (int64_t b = 0; b < K / 32; b++) {
+            pe_row_to_int8(t, (const uint8_t *)row + b * (t == PE_W_Q8_0 ? 34 : 18), 32, q, &d);
+            for (int j = 0; j < 32; j++) out[b * 32 + j] = d * (float)q[j];
+        }
+        return;
+    }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,f16c")))
+static void widen_f16_f16c(const uint8_t *p, int64_t K, float *out) {
+    int64_t i = 0;
+    for (; i + 8 <= K; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
+    for (; i < K; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = pe_half_to_float(h); }
+}
+#endif
+
+static void widen_row_fast(pe_wtype t, const void *row, int64_t K, float *out) {
+#if defined(__x86_64__)
+    if (t == PE_W_F16 && (pe_cpu_features() & PE_CPU_AVX2)) { widen_f16_f16c(row, K, out); return; }
+#endif
+    pe_widen_row(t, row, K, out);
+}
+
+/* ---- activations ---- */
+
+PE_CLONES void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d) {
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *v = x + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) { float a = fabsf(v[j]); amax = a > amax ? a : amax; }
+        float s = amax / 127.0f;
+        float id = s != 0 ? 1.0f / s : 0.0f;
+        d[b] = s;
+        for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)nearbyintf(v[j] * id);
+    }
+}
+
+typedef struct {
+    const float *x; int64_t ldx, M, K;
+    const uint8_t *w; pe_wtype wt; int64_t N; size_t wrow;
+    const float *bias; float *y; int64_t ldy; int accumulate;
+    pe_isa isa;
+    int8_t *xq; float *xd; int32_t *xs;  /* int8 activations: values, scales, 128·Σ per block */
+    uint16_t *xb; int64_t kp;            /* bf16 activations, rows of kp (K rounded up to even) */
+    int64_t ncols;                       /* columns per task */
+    int64_t nchunks, mchunks, mrows;     /* tasks = nchunks × mchunks, mrows rows each */
+} job;
+
+PE_CLONES static void block_sums(const int8_t *q, int64_t KB, int32_t *s) {
+    for (int64_t b = 0; b < KB; b++) {
+        int32_t t = 0;
+        for (int k = 0; k < 32; k++) t += q[b * 32 + k];
+        s[b] = 128 * t;
+    }
+}
+
+static void prep_q8_task(void *ctx, int64_t part) {
+    job *j = ctx;
+    int64_t KB = j->K / 32;
+    for (int64_t r = part * 16; r < j->M && r < part * 16 + 16; r++) {
+        pe_quantize_row_q8(j->x + r * j->ldx, j->K, j->xq + r * j->K, j->xd + r * KB);
+        block_sums(j->xq + r * j->K, KB, j->xs + r * KB);
+    }
+}
+
+PE_CLONES static void to_bf16(const float *v, int64_t n, uint16_t *o) {
+    for (int64_t k = 0; k < n; k++) o[k] = pe_float_to_bf16(v[k]);
+}
+
+static void prep_bf16_task(void *ctx, int64_t part) {
+    job *j = ctx;
+    for (int64_t r = part * 16; r < j->M && r < part * 16 + 16; r++) {
+        uint16_t *o = j->xb + r * j->kp;
+        to_bf16(j->x + r * j->ldx, j->K, o);
+        if (j->kp > j->K) o[j->K] = 0;
+    }
+}
+
+/* ---- output ---- */
+
+static inline void store_row(const job *j, int64_t m, int64_t n0, int cols, const float *acc) {
+    float *y = j->y + m * j->ldy + n0;
+    for (int c = 0; c < cols; c++) {
+        float v = acc[c] + (j->bias ? j->bias[n0 + c] : 0.0f);
+        y[c] = j->accumulate ? y[c] + v : v;
+    }
+}
+
+/* ---- int8 panels ---- */
+
+/* Panel of columns n0..n0+31 (zeros past N): per K block 32 f32 scales, then 8 groups of
+ * 4 consecutive k for each of the 32 columns. offset128: store q + 128 as unsigned (vpdpbusd). */
+static void pack_int8(const job *j, int64_t n0, uint8_t *buf, int offset128) {
+    int64_t KB = j->K / 32;
+    int8_t q[32];
+    float d;
+    for (int c = 0; c < NR; c++) {
+        int valid = n0 + c < j->N;
+        const uint8_t *row = valid ? j->w + (size_t)(n0 + c) * j->wrow : NULL;
+        size_t bb = j->wt == PE_W_Q8_0 ? 34 : 18;
+        for (int64_t b = 0; b < KB; b++) {
+            uint8_t *p = buf + b * QPANEL_KB_BYTES;
+            if (valid) pe_row_to_int8(j->wt, row + b * bb, 32, q, &d);
+            else { memset(q, 0, 32); d = 0; }
+            ((float *)p)[c] = d;
+            for (int g = 0; g < 8; g++)
+                for (int e = 0; e < 4; e++)
+                    p[128 + g * 128 + c * 4 + e] = (uint8_t)(q[g * 4 + e] + (offset128 ? 128 : 0));
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#ifndef MR_VNNI
+#define MR_VNNI 6
+#endif
+#ifndef KC_BLOCKS
+#define KC_BLOCKS 36
+#endif
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+static void kernel_vnni(const job *j, const uint8_t *panel, int64_t m0, int mr, int64_t n0, int cols,
+                        int64_t b0, int64_t b1, float *part) {
+    int64_t K = j->K, KB = K / 32;
+    const int8_t *xq[MR_VNNI];
+    const float *xd[MR_VNNI];
+    const int32_t *xs[MR_VNNI];
+    for (int r = 0; r < MR_VNNI; r++) {
+        int64_t rr = m0 + (r < mr ? r : mr - 1);
+        xq[r] = j->xq + rr * K; xd[r] = j->xd + rr * KB; xs[r] = j->xs + rr * KB;
+    }
+    __m512 acc[MR_VNNI][2];
+    for (int r = 0; r < MR_VNNI; r++) {
+        if (b0 == 0) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        else { acc[r][0] = _mm512_loadu_ps(part + r * 32); acc[r][1] = _mm512_loadu_ps(part + r * 32 + 16); }
+    }
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *p = panel + b * QPANEL_KB_BYTES;
+        __m512i s[MR_VNNI][2];
+        for (int r = 0; r < MR_VNNI; r++) s[r][0] = s[r][1] = _mm512_setzero_si512();
+        for (int g = 0; g < 8; g++) {
+            __m512i w0 = _mm512_loadu_si512(p + 128 + g * 128);
+            __m512i w1 = _mm512_loadu_si512(p + 128 + g * 128 + 64);
+            for (int r = 0; r < MR_VNNI; r++) {
+                int32_t v;
+                memcpy(&v, xq[r] + b * 32 + g * 4, 4);
+                __m512i bx = _mm512_set1_epi32(v);
+                s[r][0] = _mm512_dpbusd_epi32(s[r][0], w0, bx);
+                s[r][1] = _mm512_dpbusd_epi32(s[r][1], w1, bx);
+            }
+        }
+        __m512 d0 = _mm512_loadu_ps((const float *)p), d1 = _mm512_loadu_ps((const float *)p + 16);
+        for (int r = 0; r < MR_VNNI; r++) {
+            __m512i c = _mm512_set1_epi32(xs[r][b]);
+            __m512 dx = _mm512_set1_ps(xd[r][b]);
+            acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[r][0], c)), _mm512_mul_ps(d0, dx), acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[r][1], c)), _mm512_mul_ps(d1, dx), acc[r][1]);
+        }
+    }
+    if (b1 < KB) { /* partial sums of this K chunk, continued by the next */
+        for (int r = 0; r < MR_VNNI; r++) { _mm512_storeu_ps(part + r * 32, acc[r][0]); _mm512_storeu_ps(part + r * 32 + 16, acc[r][1]); }
+        return;
+    }
+    for (int r = 0; r < mr; r++) {
+        float out[32];
+        _mm512_storeu_ps(out, acc[r][0]);
+        _mm512_storeu_ps(out + 16, acc[r][1]);
+        store_row(j, m0 + r, n0, cols, out);
+    }
+}
+
+#define MR_AVX2 2
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(const job *j, const uint8_t *panel, int64_t m0, int mr, int64_t n0, int cols) {
+    int64_t K = j->K, KB = K / 32;
+    const int8_t *xq[MR_AVX2];
+    const float *xd[MR_AVX2];
+    for (int r = 0; r < MR_AVX2; r++) {
+        int64_t rr = m0 + (r < mr ? r : mr - 1);
+        xq[r] = j->xq + rr * K; xd[r] = j->xd + rr * KB;
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int half = 0; half < 2; half++) {   /* columns 16·half ..< 16·half + 16 */
+        if (half * 16 >= cols) break;
+        __m256 acc[MR_AVX2][2];
+        for (int r = 0; r < MR_AVX2; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < KB; b++) {
+            const uint8_t *p = panel + b * QPANEL_KB_BYTES;
+            __m256i s[MR_AVX2][2];
+            for (int r = 0; r < MR_AVX2; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
+            for (int g = 0; g < 8; g++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(p + 128 + g * 128 + half * 64));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 128 + g * 128 + half * 64 + 32));
+                __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1); /* |w| (−128 → 128 unsigned) */
+                for (int r = 0; r < MR_AVX2; r++) {
+                    int32_t v;
+                    memcpy(&v, xq[r] + b * 32 + g * 4, 4);
+                    __m256i bx = _mm256_set1_epi32(v);
+                    __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(bx, w0)), ones);
+                    __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(bx, w1)), ones);
+                    s[r][0] = _mm256_add_epi32(s[r][0], p0);
+                    s[r][1] = _mm256_add_epi32(s[r][1], p1);
+                }
+            }
+            __m256 d0 = _mm256_loadu_ps((const float *)p + half * 16), d1 = _mm256_loadu_ps((const float *)p + half * 16 + 8);
+            for (int r = 0; r < MR_AVX2; r++) {
+                __m256 dx = _mm256_set1_ps(xd[r][b]);
+                acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][0]), _mm256_mul_ps(d0, dx), acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][1]), _mm256_mul_ps(d1, dx), acc[r][1]);
+            }
+        }
+        int c = cols - half * 16 < 16 ? cols - half * 16 : 16;
+        for (int r = 0; r < mr; r++) {
+            float out[16];
+            _mm256_storeu_ps(out, acc[r][0]);
+            _mm256_storeu_ps(out + 8, acc[r][1]);
+            store_row(j, m0 + r, n0 + half * 16, c, out);
+        }
+    }
+}
+
+/* bf16 panel: per pair of k, the pair of each of the 32 columns (zeros past N and past K). */
+static void pack_bf16(const job *j, int64_t n0, uint16_t *buf) {
+    int64_t pairs = j->kp / 2;
+    for (int c = 0; c < NR; c++) {
+        int valid = n0 + c < j->N;
+        const uint8_t *row = valid ? j->w + (size_t)(n0 + c) * j->wrow : NULL;
+        for (int64_t k = 0; k < pairs; k++) {
+            uint16_t a = 0, b = 0;
+            if (valid) {
+                memcpy(&a, row + 4 * k, 2);
+                if (2 * k + 1 < j->K) memcpy(&b, row + 4 * k + 2, 2);
+            }
+            buf[k * 64 + c * 2] = a;
+            buf[k * 64 + c * 2 + 1] = b;
+        }
+    }
+}
+
+#define MR_BF16 6
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+static void kernel_bf16(const job *j, const uint16_t *panel, int64_t m0, int mr, int64_t n0, int cols) {
+    int64_t pairs = j->kp / 2;
+    const uint16_t *xb[MR_BF16];
+    for (int r = 0; r < MR_BF16; r++) xb[r] = j->xb + (m0 + (r < mr ? r : mr - 1)) * j->kp;
+    __m512 acc[MR_BF16][2];
+    for (int r = 0; r < MR_BF16; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < pairs; k++) {
+        __m512i w0 = _mm512_loadu_si512(panel + k * 64), w1 = _mm512_loadu_si512(panel + k * 64 + 32);
+        for (int r = 0; r < MR_BF16; r++) {
+            int32_t v;
+            memcpy(&v, xb[r] + 2 * k, 4);
+            __m512i bx = _mm512_set1_epi32(v);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)w0, (__m512bh)bx);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)w1, (__m512bh)bx);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float out[32];
+        _mm512_storeu_ps(out, acc[r][0]);
+        _mm512_storeu_ps(out + 16, acc[r][1]);
+        store_row(j, m0 + r, n0, cols, out);
+    }
+}
+#endif
+
+/* ---- tasks ---- */
+
+static void rows_of(const job *j, int64_t part, int64_t *n0, int64_t *m0, int64_t *m1) {
+    int64_t nc = part % j->nchunks, mc = part / j->nchunks;
+    *n0 = nc * j->ncols;
+    *m0 = mc * j->mrows;
+    *m1 = *m0 + j->mrows < j->M ? *m0 + j->mrows : j->M;
+}
+
+static void int8_task(void *ctx, int64_t part) {
+    job *j = ctx;
+    int64_t n0, m0, m1;
+    rows_of(j, part, &n0, &m0, &m1);
+    uint8_t *panel = must(pe_scratch_acquire((size_t)(j->K / 32) * QPANEL_KB_BYTES));
+    int cols = j->N - n0 < NR ? (int)(j->N - n0) : NR;
+#if defined(__x86_64__)
+    if (j->isa == PE_ISA_VNNI512) {
+        /* K in chunks of KC_BLOCKS blocks, so the panel's chunk stays in L1/L2 while every row
+         * tile of the task passes it; partial sums wait in `part` (rows × 32 floats). */
+        int64_t KB = j->K / 32, tiles = (m1 - m0 + MR_VNNI - 1) / MR_VNNI;
+        float *part = KB > KC_BLOCKS ? must(pe_scratch_acquire((size_t)tiles * MR_VNNI * 32 * 4)) : NULL;
+        pack_int8(j, n0, panel, 1);
+        for (int64_t b0 = 0; b0 < KB; b0 += KC_BLOCKS) {
+            int64_t b1 = b0 + KC_BLOCKS < KB ? b0 + KC_BLOCKS : KB;
+            for (int64_t t = 0; t < tiles; t++) {
+                int64_t m = m0 + t * MR_VNNI;
+                kernel_vnni(j, panel, m, m1 - m < MR_VNNI ? (int)(m1 - m) : MR_VNNI, n0, cols, b0, b1,
+                            part ? part + t * MR_VNNI * 32 : NULL);
+            }
+        }
+        pe_scratch_release(part);
+    } else {
+        pack_int8(j, n0, panel, 0);
+        for (int64_t m = m0; m < m1; m += MR_AVX2)
+            kernel_avx2(j, panel, m, m1 - m < MR_AVX2 ? (int)(m1 - m) : MR_AVX2, n0, cols);
+    }
+#endif
+    pe_scratch_release(panel);
+}
+
+static void bf16_task(void *ctx, int64_t part) {
+    job *j = ctx;
+    int64_t n0, m0, m1;
+    rows_of(j, part, &n0, &m0, &m1);
+    uint16_t *panel = must(pe_scratch_acquire((size_t)j->kp * NR * 2));
+    int cols = j->N - n0 < NR ? (int)(j->N - n0) : NR;
+#if defined(__x86_64__)
+    pack_bf16(j, n0, panel);
+    for (int64_t m = m0; m < m1; m += MR_BF16)
+        kernel_bf16(j, panel, m, m1 - m < MR_BF16 ? (int)(m1 - m) : MR_BF16, n0, cols);
+#endif
+    pe_scratch_release(panel);
+}
+
+static void sgemm_task(void *ctx, int64_t part) {
+    job *j = ctx;
+    int64_t n0, m0, m1;
+    rows_of(j, part, &n0, &m0, &m1);
+    int64_t cols = j->N - n0 < j->ncols ? j->N - n0 : j->ncols;
+    int64_t rows = m1 - m0;
+    if (cols <= 0 || rows <= 0) return;
+    const float *b;
+    float *wide = NULL;
+    if (j->wt == PE_W_F32) {
+        b = (const float *)(j->w + (size_t)n0 * j->wrow);
+    } else {
+        wide = must(pe_scratch_acquire((size_t)cols * j->K * 4));
+        for (int64_t c = 0; c < cols; c++) widen_row_fast(j->wt, j->w + (size_t)(n0 + c) * j->wrow, j->K, wide + c * j->K);
+        b = wide;
+    }
+    float *y = j->y + m0 * j->ldy + n0;
+    float beta = j->accumulate ? 1.0f : 0.0f;
+    if (j->bias) {
+        for (int64_t m = 0; m < rows; m++)
+            for (int64_t c = 0; c < cols; c++) y[m * j->ldy + c] = (j->accumulate ? y[m * j->ldy + c] : 0.0f) + j->bias[n0 + c];
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)j->K, 1.0f,
+                j->x + m0 * j->ldx, (int)j->ldx, b, (int)j->K, beta, y, (int)j->ldy);
+    pe_scratch_release(wide);
+}
+
+/* ---- choice ---- */
+
+static int is_quant(pe_wtype t) { return t == PE_W_Q8_0 || t == PE_W_Q4_0; }
+static int known(pe_wtype t) { return t == PE_W_F32 || t == PE_W_F16 || t == PE_W_BF16 || is_quant(t); }
+
+pe_isa pe_linear_isa(pe_wtype t, pe_linear_opts o) {
+    if (!known(t)) return (pe_isa)-1;
+    if (o.isa != PE_ISA_AUTO) {
+        if (!pe_isa_supported(o.isa)) return (pe_isa)-1;
+        switch (o.isa) {
+        case PE_ISA_REF: case PE_ISA_SGEMM: return o.isa;
+        case PE_ISA_AVX2: case PE_ISA_VNNI512: return is_quant(t) && !o.compute_f32 ? o.isa : (pe_isa)-1;
+        case PE_ISA_BF16_512: return t == PE_W_BF16 && !o.compute_f32 ? o.isa : (pe_isa)-1;
+        default: return (pe_isa)-1;
+        }
+    }
+    if (o.compute_f32) return PE_ISA_SGEMM;
+    if (is_quant(t)) {
+        if (pe_isa_supported(PE_ISA_VNNI512)) return PE_ISA_VNNI512;
+        if (pe_isa_supported(PE_ISA_AVX2)) return PE_ISA_AVX2;
+        return PE_ISA_REF;
+    }
+    if (t == PE_W_BF16 && pe_isa_supported(PE_ISA_BF16_512)) return PE_ISA_BF16_512;
+    return PE_ISA_SGEMM;
+}
+
+/* Arithmetic of the reference for these options: 0 f32, 1 int8 blocks, 2 bf16. */
+static int arithmetic(pe_wtype t, pe_linear_opts o) {
+    if (o.compute_f32) return 0;
+    if (is_quant(t)) return o.isa == PE_ISA_SGEMM ? 0 : 1;
+    if (t == PE_W_BF16) {
+        pe_isa isa = o.isa == PE_ISA_AUTO ? pe_linear_isa(t, o) : o.isa;
+        return isa == PE_ISA_BF16_512 ? 2 : 0;
+    }
+    return 0;
+}
+
+static int bad_args(const float *x, int64_t ldx, int64_t M, int64_t K, const void *w, pe_wtype t, int64_t N,
+                    const float *y, int64_t ldy) {
+    if (M < 0 || K <= 0 || N < 0 || !known(t) || pe_row_bytes(t, K) == 0) return 1;
+    if (M > 0 && N > 0 && (!x || !w || !y || ldx < K || ldy < N)) return 1;
+    if (K > INT32_MAX || N > INT32_MAX || M > INT32_MAX || ldx > INT32_MAX || ldy > INT32_MAX) return 1;
+    return 0;
+}
+
+int pe_linear_ref(const float *x, int64_t ldx, int64_t M, int64_t K, const void *w, pe_wtype t, int64_t N,
+                  const float *bias, float *y, int64_t ldy, pe_linear_opts o) {
+    if (bad_args(x, ldx, M, K, w, t, N, y, ldy)) return -1;
+    size_t wrow = pe_row_bytes(t, K);
+    int arith = arithmetic(t, o);
+    int64_t KB = K / 32;
+    int8_t *xq = NULL, *wq = NULL;
+    float *xd = NULL, *wd = NULL, *wf = NULL;
+    if (arith == 1) {
+        xq = must(malloc((size_t)K)); xd = must(malloc((size_t)KB * 4));
+        wq = must(malloc((size_t)K)); wd = must(malloc((size_t)KB * 4));
+    } else {
+        wf = must(malloc((size_t)K * 4));
+    }
+    for (int64_t n = 0; n < N; n++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)n * wrow;
+        if (arith == 1) pe_row_to_int8(t, row, K, wq, wd); else pe_widen_row(t, row, K, wf);
+        for (int64_t m = 0; m < M; m++) {
+            const float *xr = x + m * ldx;
+            float acc = 0;
+            if (arith == 1) {
+                pe_quantize_row_q8(xr, K, xq, xd);
+                for (int64_t b = 0; b < KB; b++) {
+                    int32_t s = 0;
+                    for (int k = 0; k < 32; k++) s += (int32_t)xq[b * 32 + k] * (int32_t)wq[b * 32 + k];
+                    acc = fmaf((float)s, wd[b] * xd[b], acc);
+                }
+            } else if (arith == 2) {
+                for (int64_t k = 0; k < K; k++) acc += pe_bf16_to_float(pe_float_to_bf16(xr[k])) * wf[k];
+            } else {
+                double a = 0;
+                for (int64_t k = 0; k < K; k++) a += (double)xr[k] * (double)wf[k];
+                acc = (float)a;
+            }
+            float v = acc + (bias ? bias[n] : 0.0f);
+            y[m * ldy + n] = o.accumulate ? y[m * ldy + n] + v : v;
+        }
+    }
+    free(xq); free(xd); free(wq); free(wd); free(wf);
+    return PE_ISA_REF;
+}
+
+int pe_linear(const float *x, int64_t ldx, int64_t M, int64_t K, const void *w, pe_wtype t, int64_t N,
+              const float *bias, float *y, int64_t ldy, pe_linear_opts o) {
+    if (bad_args(x, ldx, M, K, w, t, N, y, ldy)) return -1;
+    pe_isa isa = pe_linear_isa(t, o);
+    if ((int)isa < 0) return -1;
+    if (M == 0 || N == 0) return isa;
+    if (isa == PE_ISA_REF) return pe_linear_ref(x, ldx, M, K, w, t, N, bias, y, ldy, o);
+    job j = {0};
+    j.x = x; j.ldx = ldx; j.M = M; j.K = K; j.w = w; j.wt = t; j.N = N; j.wrow = pe_row_bytes(t, K);
+    j.bias = bias; j.y = y; j.ldy = ldy; j.accumulate = o.accumulate; j.isa = isa;
+    int threads = pe_threads();
+    int64_t want = 4 * (int64_t)threads;  /* tasks, for balance */
+    void *buf = NULL;
+    if (isa == PE_ISA_SGEMM) {
+        /* column chunks of 16·c, at most 256 wide, a multiple of the threads in number */
+        int64_t chunks = threads;
+        while ((N + chunks - 1) / chunks > 256) chunks += threads;
+        int64_t nc = ((N + chunks - 1) / chunks + 15) / 16 * 16;
+        j.ncols = nc;
+        j.nchunks = (N + nc - 1) / nc;
+    } else {
+        j.ncols = NR;
+        j.nchunks = (N + NR - 1) / NR;
+    }
+    int64_t mblocks = (M + 63) / 64;  /* at least 64 rows a task */
+    j.mchunks = j.nchunks >= want ? 1 : (want + j.nchunks - 1) / j.nchunks;
+    if (j.mchunks > mblocks) j.mchunks = mblocks;
+    if (j.mchunks < 1) j.mchunks = 1;
+    j.mrows = (M + j.mchunks - 1) / j.mchunks;
+    if (isa == PE_ISA_VNNI512 || isa == PE_ISA_AVX2) {
+        int64_t KB = K / 32;
+        size_t qbytes = (size_t)M * K, dbytes = (size_t)M * KB * 4;
+        buf = must(pe_scratch_acquire(qbytes + 2 * dbytes + 64));
+        j.xd = (float *)buf;
+        j.xs = (int32_t *)((uint8_t *)buf + dbytes);
+        j.xq = (int8_t *)((uint8_t *)buf + 2 * dbytes);
+        pe_pool_run(prep_q8_task, &j, (M + 15) / 16);
+        pe_pool_run(int8_task, &j, j.nchunks * j.mchunks);
+    } else if (isa == PE_ISA_BF16_512) {
+        j.kp = (K + 1) / 2 * 2;
+        buf = must(pe_scratch_acquire((size_t)M * j.kp * 2));
+        j.xb = buf;
+        pe_pool_run(prep_bf16_task, &j, (M + 15) / 16);
+        pe_pool_run(bf16_task, &j, j.nchunks * j.mchunks);
+    } else {
+        pe_pool_run(sgemm_task, &j, j.nchunks * j.mchunks);
+    }
+    pe_scratch_release(buf);
+    return isa;
+}
