@@ -9,6 +9,14 @@ public final class PixArtPipeline {
     public let components: PipelineComponents
     private let tokenizer: T5Tokenizer
 
+    /// Seconds spent in each stage of the last `generate`.
+    public struct Timings: Sendable, Equatable {
+        public var textEncoder: Double = 0
+        public var steps: [Double] = []
+        public var vaeDecode: Double = 0
+    }
+    public private(set) var timings = Timings()
+
     public init(components: PipelineComponents) throws {
         self.components = components
         self.tokenizer = try T5Tokenizer(spieceModel: components.spieceModel)
@@ -47,6 +55,13 @@ public final class PixArtPipeline {
         guard request.steps >= 1 else { throw RuntimeError.invalidInput("steps must be at least 1") }
         guard request.count >= 1 else { throw RuntimeError.invalidInput("count must be at least 1") }
 
+        timings = Timings()
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { clock = now }
+            return Double(now - clock) / 1e9
+        }
         // Text: prompt and negative prompt through T5 (the negative only with guidance).
         let doGuidance = request.guidanceScale > 1
         let encoder = try T5Encoder(config: components.textEncoderConfig, weights: components.textEncoder)
@@ -60,6 +75,7 @@ public final class PixArtPipeline {
         // The text encoder is done: drop its mapped pages so they do not stay resident through
         // the denoising loop (T5-XXL is gigabytes even quantized).
         components.textEncoder.releasePages()
+        timings.textEncoder = lap()
 
         // Latents: one CPU generator per image, seeds seed, seed+1, … (diffusers `randn_tensor` with a list).
         let images = request.count
@@ -120,6 +136,7 @@ public final class PixArtPipeline {
                 }
             }
             latents = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents)
+            timings.steps.append(lap())
             progress(index + 1, scheduler.timesteps.count)
         }
 
@@ -127,6 +144,7 @@ public final class PixArtPipeline {
         components.transformer.releasePages()
         let decoder = try VAEDecoder(config: components.vaeConfig, weights: components.vae)
         var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW)
+        timings.vaeDecode = lap()
         var outSize = (height: latentH * factor, width: latentW * factor)
         if request.useResolutionBinning, (outSize.height, outSize.width) != (requested.height, requested.width) {
             decoded = ResolutionBins.resizeAndCrop(decoded, batch: images, channels: 3,

@@ -20,6 +20,12 @@ struct Generate: ParsableCommand {
               pixconv generate --model transformer.q4_0.gguf --model t5.f16.gguf --prompt "a lighthouse at dusk" \\
                   --seed 7 --steps 14 --guidance-scale 3 --height 768 --width 1344 -o lighthouse.png
               pixconv generate --model PixArt-XL-2-512x512/ --prompt "an owl" --count 4 --scheduler ddim -o owl.png
+              pixconv generate --model pixart-512.q8_0.gguf --prompt "a fox" --threads 2 --compute f32 --json -o fox.png
+
+            Arithmetic: by default each stored type runs its fastest kernel (Q8_0 / Q4_0: int8 dot
+            products on activations rounded to int8 blocks; bf16: bf16 dot products where the CPU has
+            them; f16 and f32: f32). --compute f32 multiplies in f32 from any store (exact to rounding,
+            slower). --verbose and --json name the kernels that ran.
             """)
 
     @Option(name: .customLong("model"), help: "A store, diffusers folder or checkpoint (repeatable).")
@@ -58,8 +64,17 @@ struct Generate: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output PNG path.")
     var output: String
 
-    @Flag(help: "Print a JSON summary (paths, seeds, timings).")
+    @Flag(help: "Print a JSON summary (paths, seeds, seconds per stage, peak memory, kernels).")
     var json = false
+
+    @Option(help: "Compute threads (default: every core).")
+    var threads: Int?
+
+    @Option(help: "Arithmetic for stored weights: native (each type's fastest kernel) or f32.")
+    var compute: String = "native"
+
+    @Flag(help: "Print the kernels, threads and seconds per stage on stderr.")
+    var verbose = false
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one --model") }
@@ -72,6 +87,10 @@ struct Generate: ParsableCommand {
             if let v = value, v <= 0 || v % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8") }
         }
         guard guidanceScale.isFinite else { throw ValidationError("--guidance-scale must be a number") }
+        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+        guard Engine.Compute(rawValue: compute) != nil else {
+            throw ValidationError("unknown --compute '\(compute)': use native or f32")
+        }
     }
 
     struct Summary: Encodable {
@@ -86,15 +105,26 @@ struct Generate: ParsableCommand {
         var seconds: Double
         var stepSeconds: [Double]
         var loadSeconds: Double
+        var textEncoderSeconds: Double
+        var vaeSeconds: Double
+        var peakRSSMB: Double
+        var threads: Int
+        var compute: String
+        var kernels: [String: String]
+        var cpu: [String]
 
         enum CodingKeys: String, CodingKey {
-            case images, seconds
+            case images, seconds, threads, compute, kernels, cpu
             case stepSeconds = "step_seconds", loadSeconds = "load_seconds"
+            case textEncoderSeconds = "text_encoder_seconds", vaeSeconds = "vae_seconds", peakRSSMB = "peak_rss_mb"
         }
     }
 
     func run() throws {
         let start = Date()
+        Engine.setThreads(threads ?? 0)
+        Engine.compute = Engine.Compute(rawValue: compute) ?? .native
+        Engine.resetKernelRecord()
         let components = try PipelineComponents.load(paths: models)
         let pipeline = try PixArtPipeline(components: components)
         let loaded = Date()
@@ -136,13 +166,45 @@ struct Generate: ParsableCommand {
                                textChunks: text + [("seed", String(image.seed))])
             written.append(.init(path: path, seed: image.seed, width: image.width, height: image.height))
         }
-        let summary = Summary(images: written, seconds: Date().timeIntervalSince(start), stepSeconds: stepTimes,
-                              loadSeconds: loaded.timeIntervalSince(start))
+        let t = pipeline.timings
+        let summary = Summary(images: written, seconds: Date().timeIntervalSince(start), stepSeconds: t.steps,
+                              loadSeconds: loaded.timeIntervalSince(start), textEncoderSeconds: t.textEncoder,
+                              vaeSeconds: t.vaeDecode, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
+                              compute: Engine.compute.rawValue, kernels: Engine.kernelsUsed, cpu: Engine.cpuFeatures)
+        if verbose {
+            let kernels = summary.kernels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            let steps = t.steps.map { String(format: "%.2f", $0) }.joined(separator: " ")
+            let lines = [
+                "threads \(summary.threads), compute \(summary.compute), cpu: \(summary.cpu.joined(separator: " "))",
+                "kernels: \(kernels)",
+                String(format: "seconds: load %.2f, text encoder %.2f, VAE decode %.2f, total %.2f",
+                       summary.loadSeconds, t.textEncoder, t.vaeDecode, summary.seconds),
+                "seconds per step: \(steps)",
+                String(format: "peak RSS %.0f MiB", summary.peakRSSMB),
+            ]
+            FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        }
         if json {
             try printJSON(summary)
         } else {
             for image in written { print("wrote \(image.path) (\(image.width)×\(image.height), seed \(image.seed))") }
         }
+    }
+
+    /// Peak resident set of this process in MiB (getrusage: KiB on Linux, bytes on macOS).
+    static func peakRSSMB() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        let who = __rusage_who_t(RUSAGE_SELF.rawValue)
+        #else
+        let who = RUSAGE_SELF
+        #endif
+        guard getrusage(who, &usage) == 0 else { return 0 }
+        #if os(Linux)
+        return Double(usage.ru_maxrss) / 1024
+        #else
+        return Double(usage.ru_maxrss) / (1024 * 1024)
+        #endif
     }
 
     /// `out.png` → `out-7.png` for seed 7.
