@@ -22,8 +22,12 @@ let package = Package(
             name: "PixconvStore", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant"],
             path: "Sources/PixconvStore", exclude: ["Converter.swift"]
         ),
+        .target(name: "CEngine", dependencies: ["CBLAS"], path: "Sources/CEngine",
+                cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "PixconvEngine", dependencies: ["PixconvCore", "PixconvQuant", "CEngine", "CBLAS"],
+                path: "Sources/PixconvEngine"),
         .target(
-            name: "PixconvRuntime", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "CBLAS"],
+            name: "PixconvRuntime", dependencies: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvEngine"],
             path: "Sources/PixconvRuntime"
         ),
 

@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #define QB 128 /* queries per task */
 #define KB 512 /* keys per block */
+#define FQB 256 /* queries per task of the AVX-512 path */
+#define FKB 512 /* keys per block of the AVX-512 path (a multiple of 64) */
 
 typedef struct {
     const float *q, *k, *v;
@@ -70,6 +76,154 @@ static void att_task(void *ctx, int64_t part) {
     pe_scratch_release(s);
 }
 
+#if defined(__x86_64__)
+/* The AVX-512 path for head dims up to 128 (T5: 64, PixArt: 72): per key block, kᵀ is packed
+ * as [d][64 keys] panels and v as [keys][dp] rows (dp = d rounded up to 16, zero padded); then
+ * for every 4 query rows, scores 4 × 64 at a time (16 zmm accumulators over d), the online
+ * softmax on the 4 score rows, and o += p·v with 4 × dp/16 accumulators. */
+#define AVX512_ATT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+AVX512_ATT static void scores_4x64(const float *q0, int64_t ldq, const float *kt, int64_t d, float scale,
+                                   float *s, int64_t lds) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++) for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < d; c++) {
+        const float *kp = kt + c * 64;
+        __m512 k0 = _mm512_loadu_ps(kp), k1 = _mm512_loadu_ps(kp + 16), k2 = _mm512_loadu_ps(kp + 32), k3 = _mm512_loadu_ps(kp + 48);
+        for (int r = 0; r < 4; r++) {
+            __m512 qv = _mm512_set1_ps(q0[r * ldq + c]);
+            acc[r][0] = _mm512_fmadd_ps(qv, k0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(qv, k1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(qv, k2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(qv, k3, acc[r][3]);
+        }
+    }
+    __m512 sc = _mm512_set1_ps(scale);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) _mm512_storeu_ps(s + r * lds + c * 16, _mm512_mul_ps(acc[r][c], sc));
+}
+
+/* acc[r][0..dp) = oacc[r]·corr[r] + Σ_j p[r][j] · v[j][0..dp), for 4 rows; dp/16 ≤ 8 vectors. */
+AVX512_ATT static inline __attribute__((always_inline)) void pv_4n(const float *p, int64_t ldp, const float *vp,
+        int64_t cols, int64_t dp, float *oacc, const float *corr, const int nv) {
+    __m512 acc[4][8];
+    for (int r = 0; r < 4; r++) {
+        __m512 cr = _mm512_set1_ps(corr[r]);
+        for (int c = 0; c < nv; c++) acc[r][c] = _mm512_mul_ps(_mm512_loadu_ps(oacc + r * dp + c * 16), cr);
+    }
+    for (int64_t j = 0; j < cols; j++) {
+        const float *vr = vp + j * dp;
+        __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[ldp + j]);
+        __m512 p2 = _mm512_set1_ps(p[2 * ldp + j]), p3 = _mm512_set1_ps(p[3 * ldp + j]);
+        for (int c = 0; c < nv; c++) {
+            __m512 vv = _mm512_loadu_ps(vr + c * 16);
+            acc[0][c] = _mm512_fmadd_ps(p0, vv, acc[0][c]);
+            acc[1][c] = _mm512_fmadd_ps(p1, vv, acc[1][c]);
+            acc[2][c] = _mm512_fmadd_ps(p2, vv, acc[2][c]);
+            acc[3][c] = _mm512_fmadd_ps(p3, vv, acc[3][c]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < nv; c++) _mm512_storeu_ps(oacc + r * dp + c * 16, acc[r][c]);
+}
+
+/* One specialisation per vector count, so the accumulators stay in registers. */
+AVX512_ATT static void pv_4(const float *p, int64_t ldp, const float *vp, int64_t cols, int64_t dp, float *oacc,
+                            const float *corr) {
+    switch (dp / 16) {
+    case 1: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 1); break;
+    case 2: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 2); break;
+    case 3: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 3); break;
+    case 4: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 4); break;
+    case 5: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 5); break;
+    case 6: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 6); break;
+    case 7: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 7); break;
+    default: pv_4n(p, ldp, vp, cols, dp, oacc, corr, 8); break;
+    }
+}
+
+static void att_task_avx512(void *ctx, int64_t part) {
+    att_job *j = ctx;
+    pe_attention_args a = j->a;
+    int64_t qb = part % j->qblocks, bh = part / j->qblocks;
+    int64_t h = bh % a.heads, b = bh / a.heads;
+    int64_t i0 = qb * FQB, rows = a.nq - i0 < FQB ? a.nq - i0 : FQB;
+    int64_t d = a.d, dp = (d + 15) / 16 * 16;
+    int64_t groups = (rows + 3) / 4;
+    size_t floats = (size_t)(d * FKB + FKB * dp + 4 * FKB + groups * 4 * dp + 2 * groups * 4 + 4 * d);
+    float *buf = pe_scratch_acquire(floats * 4);
+    if (!buf) { fprintf(stderr, "pixconv: out of memory for attention scratch\n"); abort(); }
+    float *kt = buf, *vp = kt + d * FKB, *s = vp + FKB * dp, *oacc = s + 4 * FKB;
+    float *mx = oacc + groups * 4 * dp, *sum = mx + groups * 4, *qpad = sum + groups * 4;
+    for (int64_t r = 0; r < groups * 4; r++) { mx[r] = -INFINITY; sum[r] = 0; }
+    memset(oacc, 0, (size_t)(groups * 4 * dp) * 4);
+    const float *qbase = j->q + b * a.q_bstride + i0 * a.ldq + h * d;
+    for (int64_t j0 = 0; j0 < a.nk; j0 += FKB) {
+        int64_t cols = a.nk - j0 < FKB ? a.nk - j0 : FKB;
+        int64_t panels = (cols + 63) / 64;
+        /* pack kᵀ panels (zeros past the last key) and v rows (zeros past d) */
+        for (int64_t pnl = 0; pnl < panels; pnl++) {
+            float *dst = kt + pnl * d * 64;
+            for (int64_t t = 0; t < 64; t++) {
+                int64_t key = pnl * 64 + t;
+                if (key < cols) {
+                    const float *kr = j->k + b * a.k_bstride + (j0 + key) * a.ldk + h * d;
+                    for (int64_t c = 0; c < d; c++) dst[c * 64 + t] = kr[c];
+                } else {
+                    for (int64_t c = 0; c < d; c++) dst[c * 64 + t] = 0;
+                }
+            }
+        }
+        for (int64_t t = 0; t < cols; t++) {
+            const float *vr = j->v + b * a.v_bstride + (j0 + t) * a.ldv + h * d;
+            memcpy(vp + t * dp, vr, (size_t)d * 4);
+            for (int64_t c = d; c < dp; c++) vp[t * dp + c] = 0;
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t r0 = g * 4, live = rows - r0 < 4 ? rows - r0 : 4;
+            const float *q0 = qbase + r0 * a.ldq;
+            int64_t ldq = a.ldq;
+            if (live < 4) { /* pad the last group with copies of its first row */
+                for (int r = 0; r < 4; r++) memcpy(qpad + r * d, qbase + (r0 + (r < live ? r : 0)) * a.ldq, (size_t)d * 4);
+                q0 = qpad;
+                ldq = d;
+            }
+            for (int64_t pnl = 0; pnl < panels; pnl++)
+                scores_4x64(q0, ldq, kt + pnl * d * 64, d, a.scale, s + pnl * 64, FKB);
+            float corr[4];
+            for (int r = 0; r < 4; r++) {
+                float *row = s + r * FKB;
+                int64_t qi = i0 + r0 + (r < live ? r : 0);
+                if (a.key_bias) {
+                    const float *kb = a.key_bias + b * a.nk + j0;
+                    for (int64_t c = 0; c < cols; c++) row[c] += kb[c];
+                }
+                if (a.bias) {
+                    const float *bb = a.bias + (h * a.nq + qi) * a.nk + j0;
+                    for (int64_t c = 0; c < cols; c++) row[c] += bb[c];
+                }
+                float m = pe_row_max(row, cols);
+                float *mr = mx + r0 + r, *sr = sum + r0 + r;
+                float mnew = m > *mr ? m : *mr;
+                if (mnew == -INFINITY) { memset(row, 0, (size_t)cols * 4); corr[r] = 1; continue; }
+                float part_sum;
+                pe_exp_rows_sub(row, cols, mnew, &part_sum);
+                corr[r] = *mr == -INFINITY ? 0.0f : (mnew != *mr ? pe_expf(*mr - mnew) : 1.0f);
+                *sr = *sr * corr[r] + part_sum;
+                *mr = mnew;
+            }
+            pv_4(s, FKB, vp, cols, dp, oacc + r0 * dp, corr);
+        }
+    }
+    float *obase = j->o + b * a.o_bstride + i0 * a.ldo + h * d;
+    for (int64_t r = 0; r < rows; r++) {
+        float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+        for (int64_t c = 0; c < d; c++) obase[r * a.ldo + c] = oacc[r * dp + c] * inv;
+    }
+    pe_scratch_release(buf);
+}
+#endif
+
 void pe_attention(const float *q, const float *k, const float *v, float *o, pe_attention_args a) {
     if (a.batch <= 0 || a.heads <= 0 || a.nq <= 0 || a.d <= 0) return;
     if (a.nk <= 0) {
@@ -78,6 +232,13 @@ void pe_attention(const float *q, const float *k, const float *v, float *o, pe_a
                 memset(o + b * a.o_bstride + i * a.ldo, 0, (size_t)(a.heads * a.d) * 4);
         return;
     }
+#if defined(__x86_64__)
+    if (a.d <= 128 && (pe_cpu_features() & PE_CPU_AVX512)) {
+        att_job j = {q, k, v, o, a, (a.nq + FQB - 1) / FQB};
+        pe_pool_run(att_task_avx512, &j, a.batch * a.heads * j.qblocks);
+        return;
+    }
+#endif
     att_job j = {q, k, v, o, a, (a.nq + QB - 1) / QB};
     pe_pool_run(att_task, &j, a.batch * a.heads * j.qblocks);
 }

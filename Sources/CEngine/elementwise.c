@@ -25,9 +25,28 @@ static inline float exp_approx(float x) {
 
 float pe_expf(float x) { return exp_approx(x); }
 
-CLONES void pe_exp_rows_sub(float *x, int64_t n, float m, float *sum) {
+/* Reductions keep LANES independent partial results (one per vector lane), so the compiler
+ * vectorises them without reassociating float additions; the order is fixed, so results are
+ * deterministic. */
+#define LANES 16
+
+static inline float lane_sum(const float *p) {
     float s = 0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int l = 0; l < LANES; l++) s += p[l];
+    return s;
+}
+
+CLONES void pe_exp_rows_sub(float *x, int64_t n, float m, float *sum) {
+    float part[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float e = exp_approx(x[i + l] - m);
+            x[i + l] = e;
+            part[l] += e;
+        }
+    float s = lane_sum(part);
+    for (; i < n; i++) {
         float e = exp_approx(x[i] - m);
         x[i] = e;
         s += e;
@@ -36,9 +55,36 @@ CLONES void pe_exp_rows_sub(float *x, int64_t n, float m, float *sum) {
 }
 
 CLONES static float row_max(const float *x, int64_t n) {
+    float part[LANES];
+    for (int l = 0; l < LANES; l++) part[l] = -INFINITY;
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) part[l] = x[i + l] > part[l] ? x[i + l] : part[l];
     float m = -INFINITY;
-    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int l = 0; l < LANES; l++) m = part[l] > m ? part[l] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
+}
+
+/* Σ x and Σ (x − c)² with lane partial sums. */
+CLONES static float row_sum(const float *x, int64_t n) {
+    float part[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) part[l] += x[i + l];
+    float s = lane_sum(part);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+CLONES static float row_sq_dev(const float *x, int64_t n, float c) {
+    float part[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) { float d = x[i + l] - c; part[l] += d * d; }
+    float s = lane_sum(part);
+    for (; i < n; i++) { float d = x[i] - c; s += d * d; }
+    return s;
 }
 
 float pe_row_max(const float *x, int64_t n) { return row_max(x, n); }
@@ -62,12 +108,8 @@ static int64_t rows_per_part(int64_t dim) {
 }
 
 CLONES static void ln_mod_row(const float *x, float *y, int64_t dim, float eps, const float *shift, const float *scale) {
-    float mean = 0;
-    for (int64_t i = 0; i < dim; i++) mean += x[i];
-    mean /= (float)dim;
-    float var = 0;
-    for (int64_t i = 0; i < dim; i++) { float d = x[i] - mean; var += d * d; }
-    var /= (float)dim;
+    float mean = row_sum(x, dim) / (float)dim;
+    float var = row_sq_dev(x, dim, mean) / (float)dim;
     float inv = 1.0f / sqrtf(var + eps);
     if (shift && scale) {
         for (int64_t i = 0; i < dim; i++) y[i] = (x[i] - mean) * inv * (1.0f + scale[i]) + shift[i];
@@ -93,8 +135,7 @@ void pe_layernorm_modulate(const float *x, float *y, int64_t rows, int64_t dim, 
 }
 
 CLONES static void rms_row(const float *x, float *y, int64_t dim, float eps, const float *w) {
-    float ss = 0;
-    for (int64_t i = 0; i < dim; i++) ss += x[i] * x[i];
+    float ss = row_sq_dev(x, dim, 0.0f);
     float inv = 1.0f / sqrtf(ss / (float)dim + eps);
     for (int64_t i = 0; i < dim; i++) y[i] = w[i] * (x[i] * inv);
 }

@@ -91,8 +91,11 @@ static void widen_row_fast(pe_wtype t, const void *row, int64_t K, float *out) {
 PE_CLONES void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d) {
     for (int64_t b = 0; b < K / 32; b++) {
         const float *v = x + b * 32;
+        float part[16] = {0}; /* lane maxima: vectorises without reassociation */
+        for (int j = 0; j < 32; j += 16)
+            for (int l = 0; l < 16; l++) { float a = fabsf(v[j + l]); part[l] = a > part[l] ? a : part[l]; }
         float amax = 0;
-        for (int j = 0; j < 32; j++) { float a = fabsf(v[j]); amax = a > amax ? a : amax; }
+        for (int l = 0; l < 16; l++) amax = part[l] > amax ? part[l] : amax;
         float s = amax / 127.0f;
         float id = s != 0 ? 1.0f / s : 0.0f;
         d[b] = s;
@@ -180,7 +183,7 @@ static void pack_int8(const job *j, int64_t n0, uint8_t *buf, int offset128) {
 #define MR_VNNI 6
 #endif
 #ifndef KC_BLOCKS
-#define KC_BLOCKS 36
+#define KC_BLOCKS 160
 #endif
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 static void kernel_vnni(const job *j, const uint8_t *panel, int64_t m0, int mr, int64_t n0, int cols,
@@ -497,53 +500,97 @@ int pe_linear_ref(const float *x, int64_t ldx, int64_t M, int64_t K, const void 
     return PE_ISA_REF;
 }
 
-int pe_linear(const float *x, int64_t ldx, int64_t M, int64_t K, const void *w, pe_wtype t, int64_t N,
-              const float *bias, float *y, int64_t ldy, pe_linear_opts o) {
-    if (bad_args(x, ldx, M, K, w, t, N, y, ldy)) return -1;
+typedef struct {
+    job *jobs;
+    int count;
+    int64_t offsets[PE_LINEAR_MAX_OUTS + 1];
+    pe_task_fn fn;
+} many_job;
+
+static void many_task(void *ctx, int64_t part) {
+    many_job *m = ctx;
+    int k = 0;
+    while (part >= m->offsets[k + 1]) k++;
+    m->fn(&m->jobs[k], part - m->offsets[k]);
+}
+
+int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_linear_out *outs, int count,
+                   pe_linear_opts o) {
+    if (count < 1 || count > PE_LINEAR_MAX_OUTS || !outs) return -1;
+    pe_wtype t = outs[0].wtype;
+    for (int k = 0; k < count; k++)
+        if (outs[k].wtype != t || bad_args(x, ldx, M, K, outs[k].w, t, outs[k].N, outs[k].y, outs[k].ldy)) return -1;
     pe_isa isa = pe_linear_isa(t, o);
     if ((int)isa < 0) return -1;
-    if (M == 0 || N == 0) return isa;
-    if (isa == PE_ISA_REF) return pe_linear_ref(x, ldx, M, K, w, t, N, bias, y, ldy, o);
-    job j = {0};
-    j.x = x; j.ldx = ldx; j.M = M; j.K = K; j.w = w; j.wt = t; j.N = N; j.wrow = pe_row_bytes(t, K);
-    j.bias = bias; j.y = y; j.ldy = ldy; j.accumulate = o.accumulate; j.isa = isa;
+    if (M == 0) return isa;
+    if (isa == PE_ISA_REF) {
+        for (int k = 0; k < count; k++)
+            pe_linear_ref(x, ldx, M, K, outs[k].w, t, outs[k].N, outs[k].bias, outs[k].y, outs[k].ldy, o);
+        return isa;
+    }
+    job js[PE_LINEAR_MAX_OUTS];
     int threads = pe_threads();
     int64_t want = 4 * (int64_t)threads;  /* tasks, for balance */
-    void *buf = NULL;
-    if (isa == PE_ISA_SGEMM) {
-        /* column chunks of 16·c, at most 256 wide, a multiple of the threads in number */
-        int64_t chunks = threads;
-        while ((N + chunks - 1) / chunks > 256) chunks += threads;
-        int64_t nc = ((N + chunks - 1) / chunks + 15) / 16 * 16;
-        j.ncols = nc;
-        j.nchunks = (N + nc - 1) / nc;
-    } else {
-        j.ncols = NR;
-        j.nchunks = (N + NR - 1) / NR;
+    int64_t panels = 0;
+    for (int k = 0; k < count; k++) {
+        job *j = &js[k];
+        memset(j, 0, sizeof *j);
+        j->x = x; j->ldx = ldx; j->M = M; j->K = K; j->w = outs[k].w; j->wt = t; j->N = outs[k].N;
+        j->wrow = pe_row_bytes(t, K); j->bias = outs[k].bias; j->y = outs[k].y; j->ldy = outs[k].ldy;
+        j->accumulate = o.accumulate; j->isa = isa;
+        int64_t N = j->N;
+        if (isa == PE_ISA_SGEMM) {
+            /* column chunks of 16·c, at most 256 wide, a multiple of the threads in number */
+            int64_t chunks = threads;
+            while ((N + chunks - 1) / chunks > 256) chunks += threads;
+            int64_t nc = ((N + chunks - 1) / chunks + 15) / 16 * 16;
+            j->ncols = nc > 0 ? nc : 16;
+        } else {
+            j->ncols = NR;
+        }
+        j->nchunks = (N + j->ncols - 1) / j->ncols;
+        panels += j->nchunks;
     }
+    many_job m = {js, count, {0}, NULL};
     int64_t mblocks = (M + 63) / 64;  /* at least 64 rows a task */
-    j.mchunks = j.nchunks >= want ? 1 : (want + j.nchunks - 1) / j.nchunks;
-    if (j.mchunks > mblocks) j.mchunks = mblocks;
-    if (j.mchunks < 1) j.mchunks = 1;
-    j.mrows = (M + j.mchunks - 1) / j.mchunks;
+    int64_t mchunks = panels >= want ? 1 : (want + panels - 1) / (panels > 0 ? panels : 1);
+    if (mchunks > mblocks) mchunks = mblocks;
+    if (mchunks < 1) mchunks = 1;
+    for (int k = 0; k < count; k++) {
+        js[k].mchunks = mchunks;
+        js[k].mrows = (M + mchunks - 1) / mchunks;
+        m.offsets[k + 1] = m.offsets[k] + js[k].nchunks * mchunks;
+    }
+    void *buf = NULL;
     if (isa == PE_ISA_VNNI512 || isa == PE_ISA_AVX2) {
         int64_t KB = K / 32;
         size_t qbytes = (size_t)M * K, dbytes = (size_t)M * KB * 4;
         buf = must(pe_scratch_acquire(qbytes + 2 * dbytes + 64));
-        j.xd = (float *)buf;
-        j.xs = (int32_t *)((uint8_t *)buf + dbytes);
-        j.xq = (int8_t *)((uint8_t *)buf + 2 * dbytes);
-        pe_pool_run(prep_q8_task, &j, (M + 15) / 16);
-        pe_pool_run(int8_task, &j, j.nchunks * j.mchunks);
+        for (int k = 0; k < count; k++) {
+            js[k].xd = (float *)buf;
+            js[k].xs = (int32_t *)((uint8_t *)buf + dbytes);
+            js[k].xq = (int8_t *)((uint8_t *)buf + 2 * dbytes);
+        }
+        pe_pool_run(prep_q8_task, &js[0], (M + 15) / 16);  /* once for every output */
+        m.fn = int8_task;
     } else if (isa == PE_ISA_BF16_512) {
-        j.kp = (K + 1) / 2 * 2;
-        buf = must(pe_scratch_acquire((size_t)M * j.kp * 2));
-        j.xb = buf;
-        pe_pool_run(prep_bf16_task, &j, (M + 15) / 16);
-        pe_pool_run(bf16_task, &j, j.nchunks * j.mchunks);
+        int64_t kp = (K + 1) / 2 * 2;
+        buf = must(pe_scratch_acquire((size_t)M * kp * 2));
+        for (int k = 0; k < count; k++) { js[k].kp = kp; js[k].xb = buf; }
+        pe_pool_run(prep_bf16_task, &js[0], (M + 15) / 16);
+        m.fn = bf16_task;
     } else {
-        pe_pool_run(sgemm_task, &j, j.nchunks * j.mchunks);
+        m.fn = sgemm_task;
     }
+    pe_pool_run(many_task, &m, m.offsets[count]);
     pe_scratch_release(buf);
     return isa;
+}
+
+int pe_linear(const float *x, int64_t ldx, int64_t M, int64_t K, const void *w, pe_wtype t, int64_t N,
+              const float *bias, float *y, int64_t ldy, pe_linear_opts o) {
+    if (bad_args(x, ldx, M, K, w, t, N, y, ldy)) return -1;
+    if (N == 0) return pe_linear_isa(t, o);
+    pe_linear_out out = {w, t, N, bias, y, ldy};
+    return pe_linear_many(x, ldx, M, K, &out, 1, o);
 }

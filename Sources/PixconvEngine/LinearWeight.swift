@@ -102,6 +102,36 @@ public struct LinearWeight: @unchecked Sendable {  // the bytes are immutable; `
         return ran
     }
 
+    /// Several layers on the same input (self-attention's q, k, v): y_i = x·W_iᵀ + b_i. Layers of one
+    /// stored type share one rounding of x and one pool job; mixed types run one after another.
+    public static func apply(_ layers: [LinearWeight], _ x: UnsafePointer<Float>, rows: Int,
+                             into outputs: [UnsafeMutablePointer<Float>]) {
+        precondition(layers.count == outputs.count)
+        guard let first = layers.first else { return }
+        let k = first.inFeatures
+        guard layers.count <= Int(PE_LINEAR_MAX_OUTS),
+              layers.allSatisfy({ $0.type == first.type && $0.inFeatures == k })
+        else {
+            for (layer, y) in zip(layers, outputs) { layer.apply(x, rows: rows, into: y) }
+            return
+        }
+        let biases = layers.map { layer in layer.bias.map { b -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
+            p.initialize(from: b, count: b.count)
+            return p
+        } }
+        defer { for b in biases { b?.deallocate() } }
+        let outs = (0..<layers.count).map { i in
+            pe_linear_out(w: layers[i].data.bytes.baseAddress, wtype: first.type, N: Int64(layers[i].outFeatures),
+                          bias: biases[i].map { UnsafePointer($0) }, y: outputs[i], ldy: Int64(layers[i].outFeatures))
+        }
+        let isa = withExtendedLifetime(layers.map { $0.data.owner }) {
+            pe_linear_many(x, Int64(k), Int64(rows), Int64(k), outs, Int32(outs.count), options(accumulate: false))
+        }
+        precondition(isa >= 0, "linear \(first.name) and others: kernel refused its arguments")
+        Engine.record(type: first.typeName, isa: pe_isa(rawValue: UInt32(isa)))
+    }
+
     /// Array form: (rows, in) → (rows, out).
     public func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
         precondition(x.count == rows * inFeatures, "linear \(name): input has \(x.count) values for \(rows) rows")

@@ -57,9 +57,7 @@ struct PixArtBlock {
             let stride = Int64(6 * dim)
             // self-attention
             pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m, m + dim, Int64(n), stride)
-            attn1.q.apply(nrm, rows: rows, into: q)
-            attn1.k.apply(nrm, rows: rows, into: k)
-            attn1.v.apply(nrm, rows: rows, into: v)
+            LinearWeight.apply([attn1.q, attn1.k, attn1.v], nrm, rows: rows, into: [q, k, v])
             Attention.fused(q: q, k: k, v: v, out: att, batch: batch, queries: n, keys: n, heads: heads, headDim: headDim,
                             scale: scale, keyBias: nil, bias: nil)
             attn1.out.apply(att, rows: rows, into: o)

@@ -112,9 +112,8 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
                 try block.floats("0.layer_norm.weight", shape: [d]).withUnsafeBufferPointer { w in
                     pe_rmsnorm(hp, n, Int64(rows), Int64(d), eps, w.baseAddress)
                 }
-                try LinearWeight(attn, "q.weight", out: inner, in: d).apply(n, rows: rows, into: q)
-                try LinearWeight(attn, "k.weight", out: inner, in: d).apply(n, rows: rows, into: k)
-                try LinearWeight(attn, "v.weight", out: inner, in: d).apply(n, rows: rows, into: v)
+                LinearWeight.apply(try ["q", "k", "v"].map { try LinearWeight(attn, "\($0).weight", out: inner, in: d) },
+                                   n, rows: rows, into: [q, k, v])
                 for (b, bias) in biases.enumerated() {
                     let r0 = offsets[b], length = offsets[b + 1] - r0
                     bias.withUnsafeBufferPointer { bp in
@@ -131,8 +130,9 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
                     pe_rmsnorm(hp, n, Int64(rows), Int64(d), eps, w.baseAddress)
                 }
                 if gated {
-                    try LinearWeight(dense, "wi_0.weight", out: ff, in: d).apply(n, rows: rows, into: hidden)
-                    try LinearWeight(dense, "wi_1.weight", out: ff, in: d).apply(n, rows: rows, into: linear)
+                    LinearWeight.apply([try LinearWeight(dense, "wi_0.weight", out: ff, in: d),
+                                        try LinearWeight(dense, "wi_1.weight", out: ff, in: d)],
+                                       n, rows: rows, into: [hidden, linear])
                     if activation == .geluNew {
                         pe_gelu_tanh_mul(hidden, linear, Int64(rows * ff))
                     } else {

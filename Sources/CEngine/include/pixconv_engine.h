@@ -64,6 +64,19 @@ typedef struct {
 int pe_linear(const float *x, int64_t ldx, int64_t M, int64_t K,
               const void *w, pe_wtype wtype, int64_t N, const float *bias,
               float *y, int64_t ldy, pe_linear_opts opts);
+/* Several weights (of one stored type) applied to the same x: the activations are rounded once
+ * and the panels of all outputs share one pool job (self-attention's q, k and v). */
+#define PE_LINEAR_MAX_OUTS 8
+typedef struct {
+    const void *w;
+    pe_wtype wtype;
+    int64_t N;
+    const float *bias;
+    float *y;
+    int64_t ldy;
+} pe_linear_out;
+int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_linear_out *outs, int count,
+                   pe_linear_opts opts);
 /* The ISA pe_linear would choose for this weight type and options. */
 pe_isa pe_linear_isa(pe_wtype wtype, pe_linear_opts opts);
 /* The plain reference, single-threaded loops straight on the stored rows, in the arithmetic that
