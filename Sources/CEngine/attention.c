@@ -224,6 +224,166 @@ static void att_task_avx512(void *ctx, int64_t part) {
 }
 #endif
 
+#if defined(__x86_64__)
+/* The bf16 path (AVX512_BF16, head dims ≤ 128): q, k, p and v rounded to bf16, products summed
+ * in f32 by vdpbf16ps; kᵀ panels hold pairs along the head dim, v pairs along the keys. */
+#define BF16_ATT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
+
+/* n floats → n bf16 (round to nearest even), zeros up to `padded`. */
+BF16_ATT static void cvt_bf16(const float *x, int64_t n, uint16_t *out, int64_t padded) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        memcpy(out + i, &h, 32);
+    }
+    for (; i < n; i++) out[i] = pe_float_to_bf16(x[i]);
+    for (; i < padded; i++) out[i] = 0;
+}
+
+BF16_ATT static void scores_bf16_4x64(const uint32_t *q2, int64_t dpairs, const uint32_t *kt, float scale, float *s,
+                                      int64_t lds) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++) for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < dpairs; c++) {
+        const uint32_t *kp = kt + c * 64;
+        __m512i k0 = _mm512_loadu_si512(kp), k1 = _mm512_loadu_si512(kp + 16);
+        __m512i k2 = _mm512_loadu_si512(kp + 32), k3 = _mm512_loadu_si512(kp + 48);
+        for (int r = 0; r < 4; r++) {
+            __m512i qv = _mm512_set1_epi32((int)q2[r * dpairs + c]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)k0, (__m512bh)qv);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)k1, (__m512bh)qv);
+            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], (__m512bh)k2, (__m512bh)qv);
+            acc[r][3] = _mm512_dpbf16_ps(acc[r][3], (__m512bh)k3, (__m512bh)qv);
+        }
+    }
+    __m512 sc = _mm512_set1_ps(scale);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) _mm512_storeu_ps(s + r * lds + c * 16, _mm512_mul_ps(acc[r][c], sc));
+}
+
+BF16_ATT static inline __attribute__((always_inline)) void pv_bf16_4n(const uint32_t *p2, int64_t ldp2,
+        const uint32_t *vt, int64_t pairs, int64_t dp, float *oacc, const float *corr, const int nv) {
+    __m512 acc[4][8];
+    for (int r = 0; r < 4; r++) {
+        __m512 cr = _mm512_set1_ps(corr[r]);
+        for (int c = 0; c < nv; c++) acc[r][c] = _mm512_mul_ps(_mm512_loadu_ps(oacc + r * dp + c * 16), cr);
+    }
+    for (int64_t j = 0; j < pairs; j++) {
+        const uint32_t *vr = vt + j * dp;
+        __m512i p0 = _mm512_set1_epi32((int)p2[j]), p1 = _mm512_set1_epi32((int)p2[ldp2 + j]);
+        __m512i pq = _mm512_set1_epi32((int)p2[2 * ldp2 + j]), p3 = _mm512_set1_epi32((int)p2[3 * ldp2 + j]);
+        for (int c = 0; c < nv; c++) {
+            __m512i vv = _mm512_loadu_si512(vr + c * 16);
+            acc[0][c] = _mm512_dpbf16_ps(acc[0][c], (__m512bh)vv, (__m512bh)p0);
+            acc[1][c] = _mm512_dpbf16_ps(acc[1][c], (__m512bh)vv, (__m512bh)p1);
+            acc[2][c] = _mm512_dpbf16_ps(acc[2][c], (__m512bh)vv, (__m512bh)pq);
+            acc[3][c] = _mm512_dpbf16_ps(acc[3][c], (__m512bh)vv, (__m512bh)p3);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < nv; c++) _mm512_storeu_ps(oacc + r * dp + c * 16, acc[r][c]);
+}
+
+BF16_ATT static void pv_bf16_4(const uint32_t *p2, int64_t ldp2, const uint32_t *vt, int64_t pairs, int64_t dp,
+                               float *oacc, const float *corr) {
+    switch (dp / 16) {
+    case 1: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 1); break;
+    case 2: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 2); break;
+    case 3: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 3); break;
+    case 4: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 4); break;
+    case 5: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 5); break;
+    case 6: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 6); break;
+    case 7: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 7); break;
+    default: pv_bf16_4n(p2, ldp2, vt, pairs, dp, oacc, corr, 8); break;
+    }
+}
+
+static void att_task_bf16(void *ctx, int64_t part) {
+    att_job *j = ctx;
+    pe_attention_args a = j->a;
+    int64_t qb = part % j->qblocks, bh = part / j->qblocks;
+    int64_t h = bh % a.heads, b = bh / a.heads;
+    int64_t i0 = qb * FQB, rows = a.nq - i0 < FQB ? a.nq - i0 : FQB;
+    int64_t d = a.d, dp = (d + 15) / 16 * 16, dpairs = (d + 1) / 2;
+    int64_t groups = (rows + 3) / 4;
+    size_t words = (size_t)(dpairs * FKB + FKB / 2 * dp + 4 * FKB + 4 * FKB / 2 + groups * 4 * dp + 2 * groups * 4
+                            + 4 * dpairs + 2 * dp);
+    uint32_t *buf = pe_scratch_acquire(words * 4);
+    if (!buf) { fprintf(stderr, "pixconv: out of memory for attention scratch\n"); abort(); }
+    uint32_t *kt = buf, *vt = kt + dpairs * FKB;
+    float *s = (float *)(vt + FKB / 2 * dp);
+    uint32_t *p2 = (uint32_t *)(s + 4 * FKB);
+    float *oacc = (float *)(p2 + 4 * FKB / 2), *mx = oacc + groups * 4 * dp, *sum = mx + groups * 4;
+    uint32_t *q2 = (uint32_t *)(sum + groups * 4);
+    uint16_t *t16 = (uint16_t *)(q2 + 4 * dpairs); /* two rows of dp bf16 */
+    for (int64_t r = 0; r < groups * 4; r++) { mx[r] = -INFINITY; sum[r] = 0; }
+    memset(oacc, 0, (size_t)(groups * 4 * dp) * 4);
+    const float *qbase = j->q + b * a.q_bstride + i0 * a.ldq + h * d;
+    for (int64_t j0 = 0; j0 < a.nk; j0 += FKB) {
+        int64_t cols = a.nk - j0 < FKB ? a.nk - j0 : FKB;
+        int64_t panels = (cols + 63) / 64, pairs = (cols + 1) / 2;
+        for (int64_t pnl = 0; pnl < panels; pnl++) {
+            uint32_t *dst = kt + pnl * dpairs * 64;
+            for (int64_t t = 0; t < 64; t++) {
+                int64_t key = pnl * 64 + t;
+                if (key < cols) cvt_bf16(j->k + b * a.k_bstride + (j0 + key) * a.ldk + h * d, d, t16, 2 * dpairs);
+                else memset(t16, 0, (size_t)dpairs * 4);
+                const uint32_t *w = (const uint32_t *)t16;
+                for (int64_t c = 0; c < dpairs; c++) dst[c * 64 + t] = w[c];
+            }
+        }
+        for (int64_t t = 0; t < pairs; t++) {
+            const float *v0 = j->v + b * a.v_bstride + (j0 + 2 * t) * a.ldv + h * d;
+            cvt_bf16(v0, d, t16, dp);
+            if (2 * t + 1 < cols) cvt_bf16(v0 + a.ldv, d, t16 + dp, dp);
+            else memset(t16 + dp, 0, (size_t)dp * 2);
+            for (int64_t c = 0; c < dp; c++) vt[t * dp + c] = (uint32_t)t16[c] | ((uint32_t)t16[dp + c] << 16);
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            int64_t r0 = g * 4, live = rows - r0 < 4 ? rows - r0 : 4;
+            for (int r = 0; r < 4; r++)
+                cvt_bf16(qbase + (r0 + (r < live ? r : 0)) * a.ldq, d, (uint16_t *)(q2 + r * dpairs), 2 * dpairs);
+            for (int64_t pnl = 0; pnl < panels; pnl++)
+                scores_bf16_4x64(q2, dpairs, kt + pnl * dpairs * 64, a.scale, s + pnl * 64, FKB);
+            float corr[4];
+            for (int r = 0; r < 4; r++) {
+                float *row = s + r * FKB;
+                int64_t qi = i0 + r0 + (r < live ? r : 0);
+                if (a.key_bias) {
+                    const float *kb = a.key_bias + b * a.nk + j0;
+                    for (int64_t c = 0; c < cols; c++) row[c] += kb[c];
+                }
+                if (a.bias) {
+                    const float *bb = a.bias + (h * a.nq + qi) * a.nk + j0;
+                    for (int64_t c = 0; c < cols; c++) row[c] += bb[c];
+                }
+                float m = pe_row_max(row, cols);
+                float *mr = mx + r0 + r, *sr = sum + r0 + r;
+                float mnew = m > *mr ? m : *mr;
+                if (mnew == -INFINITY) {
+                    memset(row, 0, (size_t)cols * 4);
+                    corr[r] = 1;
+                } else {
+                    float part_sum;
+                    pe_exp_rows_sub(row, cols, mnew, &part_sum);
+                    corr[r] = *mr == -INFINITY ? 0.0f : (mnew != *mr ? pe_expf(*mr - mnew) : 1.0f);
+                    *sr = *sr * corr[r] + part_sum;
+                    *mr = mnew;
+                }
+                cvt_bf16(row, cols, (uint16_t *)(p2 + r * (FKB / 2)), 2 * pairs);
+            }
+            pv_bf16_4(p2, FKB / 2, vt, pairs, dp, oacc + r0 * dp, corr);
+        }
+    }
+    float *obase = j->o + b * a.o_bstride + i0 * a.ldo + h * d;
+    for (int64_t r = 0; r < rows; r++) {
+        float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+        for (int64_t c = 0; c < d; c++) obase[r * a.ldo + c] = oacc[r * dp + c] * inv;
+    }
+    pe_scratch_release(buf);
+}
+#endif
+
 void pe_attention(const float *q, const float *k, const float *v, float *o, pe_attention_args a) {
     if (a.batch <= 0 || a.heads <= 0 || a.nq <= 0 || a.d <= 0) return;
     if (a.nk <= 0) {
@@ -233,6 +393,11 @@ void pe_attention(const float *q, const float *k, const float *v, float *o, pe_a
         return;
     }
 #if defined(__x86_64__)
+    if (a.bf16 && a.d <= 128 && (pe_cpu_features() & PE_CPU_AVX512BF16)) {
+        att_job j = {q, k, v, o, a, (a.nq + FQB - 1) / FQB};
+        pe_pool_run(att_task_bf16, &j, a.batch * a.heads * j.qblocks);
+        return;
+    }
     if (a.d <= 128 && (pe_cpu_features() & PE_CPU_AVX512)) {
         att_job j = {q, k, v, o, a, (a.nq + FQB - 1) / FQB};
         pe_pool_run(att_task_avx512, &j, a.batch * a.heads * j.qblocks);
@@ -269,4 +434,8 @@ void pe_attention_ref(const float *q, const float *k, const float *v, float *o, 
                 }
             }
     free(s);
+}
+
+int pe_attention_bf16(pe_attention_args a) {
+    return a.bf16 && a.d <= 128 && (pe_cpu_features() & PE_CPU_AVX512BF16) ? 1 : 0;
 }

@@ -34,19 +34,29 @@ public enum Attention {
         return out
     }
 
-    /// Pointer form: q, out (B, Nq, H·d) and k, v (B, Nk, H·d) with the given row strides
+    /// Whether `fused(..., bf16: true)` runs bf16 dot products on this CPU for head dim `d`.
+    public static func runsBF16(headDim d: Int) -> Bool {
+        var a = pe_attention_args()
+        a.d = Int64(d)
+        a.bf16 = 1
+        return pe_attention_bf16(a) != 0
+    }
+
+    /// Pointer form (with `bf16`, q, k, the probabilities and v are rounded to bf16 and their
+    /// products summed in f32, where the CPU has AVX512_BF16; f32 otherwise): q, out (B, Nq, H·d) and k, v (B, Nk, H·d) with the given row strides
     /// (default H·d); keyBias (B, Nk) or nil; bias (H, Nq, Nk), shared by the batch, or nil.
     public static func fused(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                              out: UnsafeMutablePointer<Float>, batch: Int, queries nq: Int, keys nk: Int,
                              heads: Int, headDim d: Int, scale: Float, keyBias: UnsafePointer<Float>?,
                              bias: UnsafePointer<Float>?, ldq: Int? = nil, ldk: Int? = nil, ldv: Int? = nil,
-                             ldo: Int? = nil) {
+                             ldo: Int? = nil, bf16: Bool = false) {
         let w = heads * d
         let lq = ldq ?? w, lk = ldk ?? w, lv = ldv ?? w, lo = ldo ?? w
         let args = pe_attention_args(batch: Int64(batch), heads: Int64(heads), nq: Int64(nq), nk: Int64(nk), d: Int64(d),
                                      ldq: Int64(lq), ldk: Int64(lk), ldv: Int64(lv), ldo: Int64(lo),
                                      q_bstride: Int64(nq * lq), k_bstride: Int64(nk * lk), v_bstride: Int64(nk * lv),
-                                     o_bstride: Int64(nq * lo), scale: scale, key_bias: keyBias, bias: bias)
+                                     o_bstride: Int64(nq * lo), scale: scale, key_bias: keyBias, bias: bias,
+                                     bf16: bf16 ? 1 : 0)
         pe_attention(q, k, v, out, args)
     }
 

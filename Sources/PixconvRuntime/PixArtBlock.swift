@@ -52,6 +52,9 @@ struct PixArtBlock {
         let o = ws.buffer("o", count: rows * dim)
         let hidden = ws.buffer("hidden", count: rows * ffInner)
         let scale = Float(1 / Double(headDim).squareRoot())
+        // Attention follows the arithmetic of the weights: bf16 products for int8 and bf16 stores
+        // (their linear layers already round activations as coarsely), f32 for f32 and f16 stores.
+        let lowPrecision = Engine.compute == .native && ["q8_0", "q4_0", "bf16"].contains(attn1.q.typeName)
         mod.withUnsafeBufferPointer { mp in
             let m = mp.baseAddress!
             let stride = Int64(6 * dim)
@@ -59,7 +62,7 @@ struct PixArtBlock {
             pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m, m + dim, Int64(n), stride)
             LinearWeight.apply([attn1.q, attn1.k, attn1.v], nrm, rows: rows, into: [q, k, v])
             Attention.fused(q: q, k: k, v: v, out: att, batch: batch, queries: n, keys: n, heads: heads, headDim: headDim,
-                            scale: scale, keyBias: nil, bias: nil)
+                            scale: scale, keyBias: nil, bias: nil, bf16: lowPrecision)
             attn1.out.apply(att, rows: rows, into: o)
             pe_gated_add(x, o, Int64(rows), Int64(dim), m + 2 * dim, Int64(n), stride)
 
@@ -70,7 +73,7 @@ struct PixArtBlock {
                     captionBias.withUnsafeBufferPointer { bp in
                         Attention.fused(q: q, k: kp.baseAddress!, v: vp.baseAddress!, out: att, batch: batch, queries: n,
                                         keys: l, heads: heads, headDim: headDim, scale: scale,
-                                        keyBias: bp.baseAddress, bias: nil)
+                                        keyBias: bp.baseAddress, bias: nil, bf16: lowPrecision)
                     }
                 }
             }

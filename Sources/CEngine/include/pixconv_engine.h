@@ -95,7 +95,9 @@ void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d);
  * blocks (the score matrix is never whole). Element (b, i, h, c) of q is at
  * q[b·q_bstride + i·ldq + h·d + c]; likewise k, v (nk rows) and o (nq rows).
  * key_bias: NULL or (batch, nk), added to every query row and head;
- * bias: NULL or (heads, nq, nk), the same for every batch element. */
+ * bias: NULL or (heads, nq, nk), the same for every batch element.
+ * Paths: bf16 dot products (a.bf16, AVX512_BF16, d ≤ 128), f32 AVX-512 micro-kernels (d ≤ 128),
+ * otherwise sgemm on the blocks. */
 typedef struct {
     int64_t batch, heads, nq, nk, d;
     int64_t ldq, ldk, ldv, ldo;
@@ -103,7 +105,10 @@ typedef struct {
     float scale;
     const float *key_bias;
     const float *bias;
+    int bf16;  /* 1: q, k, p, v rounded to bf16, products summed in f32 (where AVX512_BF16 exists) */
 } pe_attention_args;
+/* 1 when pe_attention would run its bf16 path for these arguments. */
+int pe_attention_bf16(pe_attention_args a);
 void pe_attention(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
 /* Plain loops, double accumulation, the whole score row at once (the reference). */
 void pe_attention_ref(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
