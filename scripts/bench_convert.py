@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Conversion benchmark, gguf-py side (issue 3): quantize the full-size PixArt-XL-2 transformer.
 
-    nice -n 10 /work/venv/bin/python scripts/bench_convert.py [--input FILE.safetensors]
+    nice -n 10 venv/bin/python scripts/bench_convert.py [--input FILE.safetensors]
         [--types q8_0,f16] [--modes write,quantize] [--out-dir /tmp/pixconv-bench/out]
 
 For each type and mode a fresh worker process (so ru_maxrss is that run's alone):

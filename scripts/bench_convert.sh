@@ -10,13 +10,13 @@
 # checks the issue's targets: >= 1 GB/s and peak RSS < largest tensor + 64 MB. For pixconv it also
 # samples RssAnon/RssFile to tell the program's own memory from pages of a memory-mapped input.
 # Usage: bash scripts/bench_convert.sh [PYTHON]   (PYTHON has torch, diffusers, safetensors, gguf;
-#        default venv/bin/python, else /work/venv/bin/python)
+#        default venv/bin/python)
 #   PIXCONV=path/to/pixconv skips the release build; SKIP_GGUFPY=1 reuses $res/gguf-py.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${1:-}
 if [ -z "$py" ]; then
-  if [ -x venv/bin/python ]; then py=venv/bin/python; else py=/work/venv/bin/python; fi
+  py=venv/bin/python
 fi
 out=/tmp/pixconv-bench
 res=$out/out

@@ -16,7 +16,7 @@
 #      t5xxl-int8 encode.
 #   3. A table of medians over the rounds per configuration, pixconv ÷ torch ratios, load averages
 #      (also in $res/generate-summary.txt and .json).
-# Usage: bash scripts/bench_generate.sh [PYTHON]   (default venv/bin/python, else /work/venv/bin/python)
+# Usage: bash scripts/bench_generate.sh [PYTHON]   (default venv/bin/python)
 # Knobs: RUNS=3  TYPES="f32 bf16 f16 q8_0 q4_0"  SKIP_TORCH=1 (no torch runs; the torch rows of the
 #   previous manifest are kept, marked earlier)  TORCH_MODES="f32 bf16 int8" (default: those paired
 #   with TYPES)  PIXCONV=path (else a release build)  T5XXL=0|1|only  T5XXL_TYPE=q8_0
@@ -29,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${1:-}
 if [ -z "$py" ]; then
-  if [ -x venv/bin/python ]; then py=venv/bin/python; else py=/work/venv/bin/python; fi
+  py=venv/bin/python
 fi
 threads=${THREADS:-2}
 runs=${RUNS:-3}

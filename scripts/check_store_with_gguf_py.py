@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads a pixconv store (or any GGUF file) with gguf-py 0.19.0's `GGUFReader` and checks it.
 
-  /work/venv/bin/python scripts/check_store_with_gguf_py.py FILE [--quiet] [--pipeline DIR]
+  venv/bin/python scripts/check_store_with_gguf_py.py FILE [--quiet] [--pipeline DIR]
 
 Checks that gguf-py parses the file, that every tensor dequantizes with `gguf.quants.dequantize`
 to finite-or-not values of the right count, and, when the pixconv keys are present: the

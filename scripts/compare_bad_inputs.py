@@ -3,7 +3,7 @@
 
 1. Export the corpus (files + cases.tsv with pixconv's status and message):
      PIXCONV_CORPUS_OUT=/tmp/corpus swift test --skip-build --filter BadInputCorpusTests/testGoldenTable
-2. Run:  /work/venv/bin/python scripts/compare_bad_inputs.py /tmp/corpus > /tmp/compare.md
+2. Run:  venv/bin/python scripts/compare_bad_inputs.py /tmp/corpus > /tmp/compare.md
 
 Each file is opened in a child process (30 s, 4 GiB address space) by the reference for its kind:
 safetensors 0.8.0 `safe_open(..., "pt")` + `get_tensor` of every tensor; torch 2.15

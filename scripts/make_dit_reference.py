@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference values for the DiT runtime helper (torch generator, schedulers, PixArt transformer).
 
-Run with /work/venv/bin/python from the repository root. Deterministic. Writes:
+Run with venv/bin/python from the repository root. Deterministic. Writes:
   fixtures/dit/generator.safetensors   torch.randn outputs for several seeds / sizes / draw sequences
   fixtures/dit/scheduler.safetensors   scheduler tables and full step loops (DPM-Solver++, DDIM, Euler)
   fixtures/dit/scheduler.json          timesteps per scheduler and step count, init_noise_sigma

@@ -3,14 +3,14 @@
 
 Run from the repository root:
 
-    /work/venv/bin/python scripts/make_fixtures.py            # everything
-    /work/venv/bin/python scripts/make_fixtures.py pipelines  # only some stages
+    venv/bin/python scripts/make_fixtures.py            # everything
+    venv/bin/python scripts/make_fixtures.py pipelines  # only some stages
 
 Stages: pipelines (tiny diffusers PixArt folders), readers (checkpoint-reader fixtures and
 expected values), reference (whole-pipeline reference images).
 
 Everything is produced by torch / diffusers / transformers / safetensors / sentencepiece with
-fixed seeds; nothing here uses pixconv code. See /work/helpers/fixtures-contract.md.
+fixed seeds; nothing here uses pixconv code.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GGUF files as other tools write them, for pixconv's foreign-input tests (fixtures/foreign/).
 
-Run from the repository root:  /work/venv/bin/python scripts/make_foreign_gguf.py
+Run from the repository root:  venv/bin/python scripts/make_foreign_gguf.py
 
 Writes, with gguf-py's GGUFWriter (arch "pixart", as ComfyUI-GGUF's convert.py does):
 - pixart-original-<type>.gguf for type in f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1: the tiny

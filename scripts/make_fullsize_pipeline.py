@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a random PixArt-α 512 diffusers pipeline folder for benchmarks (not used by tests).
 
-    nice -n 10 /work/venv/bin/python scripts/make_fullsize_pipeline.py [--out /tmp/pixconv-bench]
+    nice -n 10 venv/bin/python scripts/make_fullsize_pipeline.py [--out /tmp/pixconv-bench]
 
 Writes OUT/pipeline-512/ (default OUT /tmp/pixconv-bench), float32 safetensors throughout:
   transformer/   symlink to OUT/transformer (full-size PixArt-XL-2 512, 28 blocks, hidden 1152,

@@ -19,7 +19,7 @@ Writes fixtures/image/ (deterministic):
       max_abs_diff   max |a − b| over all values
       width, height, text (PIL's view of a.png's text chunks)
 
-Run: /work/venv/bin/python scripts/make_metric_reference.py   (needs scikit-image)
+Run: venv/bin/python scripts/make_metric_reference.py   (needs scikit-image)
 """
 import json
 import os

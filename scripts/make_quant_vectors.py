@@ -12,7 +12,7 @@ Per case:
   <T>_dequant    f32 values of gguf.quants.dequantize(<T> bytes, T)
 Dequantize-only cases (Q4_1, Q5_0, Q5_1): bytes quantized by gguf-py and their dequantized values.
 
-Run: /work/venv/bin/python scripts/make_quant_vectors.py   (deterministic: fixed seeds)
+Run: venv/bin/python scripts/make_quant_vectors.py   (deterministic: fixed seeds)
 """
 import json
 import os

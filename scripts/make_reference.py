@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes a whole-pipeline reference bundle with diffusers' PixArtAlphaPipeline (float32, CPU).
 
-    /work/venv/bin/python scripts/make_reference.py --model fixtures/tiny-pixart-512 \
+    venv/bin/python scripts/make_reference.py --model fixtures/tiny-pixart-512 \
         --prompts prompts.json --out out/reference-512
 
 prompts.json is a JSON list of cases (or {"cases": [...]}); each case has a "name" and any of

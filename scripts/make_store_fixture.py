@@ -5,7 +5,7 @@ Writes fixtures/store/gguf-py.gguf (default alignment 32, so `general.alignment`
 fixtures/store/gguf-py.json: for each tensor its name, ggml type, shape (numpy/PyTorch order),
 CRC-32 of its bytes and its values as `gguf.quants.dequantize` gives them; and every KV.
 
-Run: /work/venv/bin/python scripts/make_store_fixture.py   (deterministic: fixed seed)
+Run: venv/bin/python scripts/make_store_fixture.py   (deterministic: fixed seed)
 """
 import json
 import os

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference data for pixconv's T5 tokenizer and T5 encoder (fixtures/text/).
 
-Run with /work/venv/bin/python from the repository root, after scripts/make_fixtures.py has
+Run with venv/bin/python from the repository root, after scripts/make_fixtures.py has
 written fixtures/tiny-pixart-512/. Deterministic: the corpus is fixed, no randomness.
 
 Writes

@@ -15,7 +15,7 @@ Writes (deterministic, float32, CPU):
   fixtures/vae/noattn/  a one-level VAE decoder with mid_block_add_attention=False (scale factor 1),
     decoder tensors only; plus decode.safetensors (latents (2,4,6,5), sample).
 
-Run: /work/venv/bin/python scripts/make_vae_reference.py [--vae fixtures/tiny-pixart-512/vae]
+Run: venv/bin/python scripts/make_vae_reference.py [--vae fixtures/tiny-pixart-512/vae]
 """
 import argparse
 import json

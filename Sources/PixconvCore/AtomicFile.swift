@@ -9,7 +9,7 @@ import Darwin
 /// final size is known, written, fsync'ed, renamed onto the target, and the folder fsync'ed.
 ///
 /// Until `commit()` succeeds the target is untouched; a writer dropped without `commit()` (an
-/// error half-way) removes its temporary file. Protocol: `../shared/reference/bad-inputs.md` §4.2.
+/// error half-way) removes its temporary file. Protocol: `formats/hostile-inputs.md`, "Writes: reliability properties".
 public final class AtomicFile {
     /// The system calls an `AtomicFile` makes on its temporary file. Tests replace them to inject
     /// faults (ENOSPC or EIO at the Nth write, short writes, EINTR, a failing fsync or fallocate);

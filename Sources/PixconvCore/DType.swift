@@ -2,7 +2,7 @@
 ///
 /// Plain types are spelled as safetensors spells them (`F32`, `BF16`, …); block-quantized types
 /// are spelled as ggml spells them (`Q8_0`, `Q4_0`, …). ggml's block layouts are in
-/// `formats/store.md` and `../shared/reference/formats.md` §2.3.
+/// `formats/store.md`.
 public enum DType: String, Sendable, CaseIterable, Codable, Hashable {
     case F64, F32, F16, BF16
     case I64, I32, I16, I8

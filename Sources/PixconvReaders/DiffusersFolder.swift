@@ -5,7 +5,7 @@ import PixconvCore
 ///
 /// Layout: diffusers `DiffusionPipeline.save_pretrained` / `from_pretrained`
 /// (`pipelines/pipeline_utils.py`), hub repo `PixArt-alpha/PixArt-XL-2-1024-MS`
-/// (`../shared/reference/pixart-alpha.md` §6.3). Keys of `model_index.json` that start with `_`
+/// (diffusers `DiffusionPipeline.from_pretrained`; `formats/README.md`). Keys of `model_index.json` that start with `_`
 /// are metadata; a value `[library, class]` names a component stored in the folder of the same
 /// name; `[null, null]` marks an absent component; other values (pipeline options such as
 /// `requires_safety_checker`) are kept in `modelIndex` only. Component names must be plain

@@ -4,9 +4,9 @@ import PixconvCore
 /// a PixArt-α transformer in the original or the diffusers layout, a T5 encoder, an SD-style VAE,
 /// or unknown. Encodes to the JSON that `pixconv inspect --json` prints.
 ///
-/// Key names: `../shared/reference/pixart-alpha.md` §1.3 (diffusers PixArt), §6.1 (original
-/// PixArt `PixArt.py` / `PixArtMS.py`), §4.2 (transformers `modeling_t5.py`), §5 (diffusers
-/// `AutoencoderKL`; the LDM layout `decoder.up.N.block.M` is recognised too). Keys may sit under a
+/// Key names: diffusers `PixArtTransformer2DModel`, the original PixArt `PixArt.py` / `PixArtMS.py`
+/// (`formats/keymap-pixart-original.tsv`), transformers `modeling_t5.py`, diffusers
+/// `AutoencoderKL` (`formats/keymap-diffusers-legacy.tsv`; the LDM layout `decoder.up.N.block.M` is recognised too). Keys may sit under a
 /// prefix such as `state_dict.` or `first_stage_model.`; `prefix` reports it.
 public struct ModelKind: Codable, Sendable, Equatable {
     public enum Family: String, Codable, Sendable {

@@ -4,7 +4,7 @@ import PixconvCore
 ///
 /// The whole header is validated on open (`SafetensorsHeader.parse`, as strict as safetensors'
 /// `SafeTensors::deserialize` and stricter, see there), so `data(for:)` only slices the mapping.
-/// Format: huggingface/safetensors `README.md` "Format"; `../shared/reference/formats.md` §4.
+/// Format: huggingface/safetensors `README.md` "Format"; `formats/safetensors.md`.
 ///
 /// Limitations: the file must not be truncated by another process while it is mapped (reads of
 /// the lost pages would raise SIGBUS); the converter writes its outputs to new files instead.

@@ -4,7 +4,7 @@ import PixconvCore
 /// `__metadata__` map.
 ///
 /// Matches the checks of safetensors' `SafeTensors::read_metadata` / `Metadata::validate`
-/// (`safetensors/src/tensor.rs`; `../shared/reference/formats.md` §4.2) and is stricter: duplicate
+/// (`safetensors/src/tensor.rs`; `formats/safetensors.md`) and is stricter: duplicate
 /// keys, unknown or missing fields in a tensor entry, numbers that are not exact non-negative
 /// integers ≤ 2^53 (the schema allows 48 bits), a byte-order mark or NUL padding, and more than
 /// `Limits.maxTensors` tensors are all errors. Leading and trailing whitespace around the JSON

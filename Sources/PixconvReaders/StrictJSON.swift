@@ -1,8 +1,7 @@
 /// A strict JSON reader (RFC 8259) and a stable writer, for safetensors headers, index files,
 /// `config.json` files and the CLI's JSON output.
 ///
-/// Stricter than Foundation and serde_json where they are lax (`../shared/reference/bad-inputs.md`
-/// §5.4): duplicate keys, a byte-order mark, bytes after the top-level value, invalid UTF-8,
+/// Stricter than Foundation and serde_json where they are lax (`formats/hostile-inputs.md`): duplicate keys, a byte-order mark, bytes after the top-level value, invalid UTF-8,
 /// lone surrogates and nesting deeper than `Limits.maxDepth` are errors. Numbers keep their
 /// original text, so `2.0` is never taken for the integer 2. The parser uses an explicit stack,
 /// never recursion, so hostile nesting cannot overflow the call stack. Every error carries the

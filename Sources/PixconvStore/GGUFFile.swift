@@ -2,8 +2,7 @@ import PixconvCore
 
 /// A GGUF v2/v3 file, memory-mapped and validated in full before any tensor is handed out.
 ///
-/// Enforces everything ggml's reader does (`ggml/src/gguf.cpp`, `../shared/reference/formats.md`
-/// §2.2) and more: magic; version 2 or 3; KV and tensor counts that fit the remaining bytes before
+/// Enforces everything ggml's reader does (`ggml/src/gguf.cpp`; `formats/store.md`) and more: magic; version 2 or 3; KV and tensor counts that fit the remaining bytes before
 /// anything is allocated; strings ≤ 1 GiB, in the file, valid UTF-8; non-empty unique ASCII keys;
 /// known value types; bools 0/1; arrays nested ≤ 3 deep; `general.alignment` a UINT32 power of two
 /// ≤ 1 MiB (default 32); unique tensor names of 1…63 bytes; n_dims ≤ 4; dims < 2^63 with a
