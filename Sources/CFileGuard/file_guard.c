@@ -130,13 +130,15 @@ static void on_sigbus(int signal, siginfo_t *info, void *context) {
     } else {
         at = put(message, at, sizeof message, "bus error: a mapped file changed while being read (truncated by another process?)");
     }
-    at = put(message, at, sizeof message, "; unfinished output removed");
+    int removed = 0;
+    for (int i = 0; i < TEMP_SLOTS; i++) {
+        if (atomic_load(&temps[i].state) == LIVE && unlink(temps[i].path) == 0) removed++;
+    }
+    // only a command that was writing something (convert, generate) has output to remove
+    if (removed > 0) at = put(message, at, sizeof message, "; unfinished output removed");
     message[at++] = '\n';
     ssize_t ignored = write(STDERR_FILENO, message, at);
     (void)ignored;
-    for (int i = 0; i < TEMP_SLOTS; i++) {
-        if (atomic_load(&temps[i].state) == LIVE) unlink(temps[i].path);
-    }
     _exit(1);
 }
 

@@ -197,6 +197,3 @@ public struct Conv2d: Sendable {
         return y
     }
 }
-
-/// The body of one `Conv2d.parallelRanges` call. Each part writes disjoint ranges of the caller's
-/// buffers, and `concurrentPerform` returns only after every part has finished.

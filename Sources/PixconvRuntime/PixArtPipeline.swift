@@ -106,6 +106,9 @@ public final class PixArtPipeline {
             aspectRatio = [Float](repeating: Float(Double(size.height) / Double(size.width)), count: batch)
         }
 
+        // The transformer (its workspace and cached caption keys and values) lives only through the
+        // denoising loop, so the VAE stage does not hold its memory.
+        do {
         let transformer = try PixArtTransformer(config: components.transformerConfig, weights: components.transformer)
         let outChannels = components.transformerConfig.resolvedOutChannels
         let plane = latentH * latentW
@@ -138,6 +141,7 @@ public final class PixArtPipeline {
             latents = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents)
             timings.steps.append(lap())
             progress(index + 1, scheduler.timesteps.count)
+        }
         }
 
         // Decode and post-process; the transformer's pages are no longer needed.

@@ -1,4 +1,5 @@
 import Foundation
+import PixconvCore
 
 /// A reference bundle: a folder with `cases.json` and the expected images (`formats/reference-bundle.md`).
 public struct ReferenceBundle: Sendable {
@@ -70,7 +71,7 @@ public struct ReferenceBundle: Sendable {
         }
         let data = try JSONSerialization.data(withJSONObject: ["generator": generator, "cases": list],
                                               options: [.prettyPrinted, .sortedKeys])
-        try Data(data + [0x0A]).write(to: URL(fileURLWithPath: folder + "/cases.json"), options: .atomic)
+        try AtomicFile.write([UInt8](data) + [0x0A], to: folder + "/cases.json")  // crash-safe, like every output
     }
 }
 

@@ -175,7 +175,12 @@ struct Verify: ParsableCommand {
         let bar = ProgressBar(label: "verifying", total: bundle.cases.count, enabled: !json && isatty(2) == 1)
         for c in bundle.cases {
             let start = Date()
-            guard let image = try pipeline.generate(c.request).first, let want = expected[c.name] else { continue }
+            guard let want = expected[c.name] else {
+                throw UsageError("case \"\(c.name)\": the reference bundle has no image for it")
+            }
+            guard let image = try pipeline.generate(c.request).first else {
+                throw UsageError("case \"\(c.name)\": the pipeline produced no image")
+            }
             let got = image.rgb8
             guard image.width == want.width, image.height == want.height else {
                 throw UsageError("case \"\(c.name)\": generated \(image.width)×\(image.height), reference is \(want.width)×\(want.height)")
