@@ -5,8 +5,15 @@
 #include <string.h>
 #include <math.h>
 
-/* Loops compiled for AVX-512, AVX2 and the baseline, chosen at load time (ifunc). */
-#if defined(__x86_64__) && defined(__clang__)
+/* Loops compiled for AVX-512, AVX2 and the baseline, chosen at load time (ifunc). Not under
+ * ThreadSanitizer, whose instrumented ifunc resolvers crash before its runtime is up: there the
+ * baseline version alone is built. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PE_NO_CLONES 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__clang__) && !defined(PE_NO_CLONES)
 #define PE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PE_CLONES
