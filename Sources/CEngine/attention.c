@@ -23,6 +23,44 @@ typedef struct {
     int64_t qblocks;
 } att_job;
 
+/* One score row of a key block: adds the key bias and the head bias (either may be NULL), then
+ * the online-softmax step. The row becomes exp(row − max) (zeros while nothing is attendable),
+ * the running max and sum are updated, and the factor by which the row's partial output must
+ * be rescaled is returned (1 when the max did not grow). */
+static float softmax_step(float *row, int64_t cols, const float *key_bias, const float *bias, float *mx, float *sum) {
+    if (key_bias) for (int64_t c = 0; c < cols; c++) row[c] += key_bias[c];
+    if (bias) for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
+    float m = pe_row_max(row, cols);
+    float mnew = m > *mx ? m : *mx;
+    if (mnew == -INFINITY) {
+        memset(row, 0, (size_t)cols * 4);
+        return 1.0f;
+    }
+    float part_sum;
+    pe_exp_rows_sub(row, cols, mnew, &part_sum);
+    float corr = *mx == -INFINITY ? 0.0f : (mnew != *mx ? pe_expf(*mx - mnew) : 1.0f);
+    *sum = *sum * corr + part_sum;
+    *mx = mnew;
+    return corr;
+}
+
+/* The key bias of key block j0 in batch b, and the head bias of query row qi of head h (NULL where
+ * there is none). */
+static const float *key_bias_at(const pe_attention_args *a, int64_t b, int64_t j0) {
+    return a->key_bias ? a->key_bias + b * a->nk + j0 : NULL;
+}
+static const float *head_bias_at(const pe_attention_args *a, int64_t h, int64_t qi, int64_t j0) {
+    return a->bias ? a->bias + (h * a->nq + qi) * a->nk + j0 : NULL;
+}
+
+/* o[r] = acc[r] / sum[r] for the task's rows (0 where nothing was attended). */
+static void write_rows(const float *acc, int64_t ldacc, const float *sum, int64_t rows, int64_t d, float *o, int64_t ldo) {
+    for (int64_t r = 0; r < rows; r++) {
+        float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+        for (int64_t c = 0; c < d; c++) o[r * ldo + c] = acc[r * ldacc + c] * inv;
+    }
+}
+
 static void att_task(void *ctx, int64_t part) {
     att_job *j = ctx;
     pe_attention_args a = j->a;
@@ -43,36 +81,14 @@ static void att_task(void *ctx, int64_t part) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)a.d, a.scale,
                     qp, (int)a.ldq, kp, (int)a.ldk, 0.0f, s, (int)cols);
         for (int64_t r = 0; r < rows; r++) {
-            float *row = s + r * cols;
-            if (a.key_bias) {
-                const float *kb = a.key_bias + b * a.nk + j0;
-                for (int64_t c = 0; c < cols; c++) row[c] += kb[c];
-            }
-            if (a.bias) {
-                const float *bb = a.bias + (h * a.nq + i0 + r) * a.nk + j0;
-                for (int64_t c = 0; c < cols; c++) row[c] += bb[c];
-            }
-            float m = pe_row_max(row, cols);
-            float mnew = m > mx[r] ? m : mx[r];
-            if (mnew == -INFINITY) { memset(row, 0, (size_t)cols * 4); continue; } /* nothing to attend yet */
-            float part_sum;
-            pe_exp_rows_sub(row, cols, mnew, &part_sum);
-            if (mnew != mx[r]) {
-                float corr = mx[r] == -INFINITY ? 0.0f : pe_expf(mx[r] - mnew);
-                sum[r] *= corr;
-                pe_scale_row(acc + r * a.d, a.d, corr);
-                mx[r] = mnew;
-            }
-            sum[r] += part_sum;
+            float corr = softmax_step(s + r * cols, cols, key_bias_at(&a, b, j0), head_bias_at(&a, h, i0 + r, j0),
+                                      mx + r, sum + r);
+            if (corr != 1.0f) pe_scale_row(acc + r * a.d, a.d, corr);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)a.d, (int)cols, 1.0f,
                     s, (int)cols, vp, (int)a.ldv, 1.0f, acc, (int)a.d);
     }
-    float *op = j->o + b * a.o_bstride + i0 * a.ldo + h * a.d;
-    for (int64_t r = 0; r < rows; r++) {
-        float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
-        for (int64_t c = 0; c < a.d; c++) op[r * a.ldo + c] = acc[r * a.d + c] * inv;
-    }
+    write_rows(acc, a.d, sum, rows, a.d, j->o + b * a.o_bstride + i0 * a.ldo + h * a.d, a.ldo);
     pe_scratch_release(s);
 }
 
@@ -192,34 +208,14 @@ static void att_task_avx512(void *ctx, int64_t part) {
                 scores_4x64(q0, ldq, kt + pnl * d * 64, d, a.scale, s + pnl * 64, FKB);
             float corr[4];
             for (int r = 0; r < 4; r++) {
-                float *row = s + r * FKB;
                 int64_t qi = i0 + r0 + (r < live ? r : 0);
-                if (a.key_bias) {
-                    const float *kb = a.key_bias + b * a.nk + j0;
-                    for (int64_t c = 0; c < cols; c++) row[c] += kb[c];
-                }
-                if (a.bias) {
-                    const float *bb = a.bias + (h * a.nq + qi) * a.nk + j0;
-                    for (int64_t c = 0; c < cols; c++) row[c] += bb[c];
-                }
-                float m = pe_row_max(row, cols);
-                float *mr = mx + r0 + r, *sr = sum + r0 + r;
-                float mnew = m > *mr ? m : *mr;
-                if (mnew == -INFINITY) { memset(row, 0, (size_t)cols * 4); corr[r] = 1; continue; }
-                float part_sum;
-                pe_exp_rows_sub(row, cols, mnew, &part_sum);
-                corr[r] = *mr == -INFINITY ? 0.0f : (mnew != *mr ? pe_expf(*mr - mnew) : 1.0f);
-                *sr = *sr * corr[r] + part_sum;
-                *mr = mnew;
+                corr[r] = softmax_step(s + r * FKB, cols, key_bias_at(&a, b, j0), head_bias_at(&a, h, qi, j0),
+                                       mx + r0 + r, sum + r0 + r);
             }
             pv_4(s, FKB, vp, cols, dp, oacc + r0 * dp, corr);
         }
     }
-    float *obase = j->o + b * a.o_bstride + i0 * a.ldo + h * d;
-    for (int64_t r = 0; r < rows; r++) {
-        float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
-        for (int64_t c = 0; c < d; c++) obase[r * a.ldo + c] = oacc[r * dp + c] * inv;
-    }
+    write_rows(oacc, dp, sum, rows, d, j->o + b * a.o_bstride + i0 * a.ldo + h * d, a.ldo);
     pe_scratch_release(buf);
 }
 #endif
@@ -347,39 +343,16 @@ static void att_task_bf16(void *ctx, int64_t part) {
                 scores_bf16_4x64(q2, dpairs, kt + pnl * dpairs * 64, a.scale, s + pnl * 64, FKB);
             float corr[4];
             for (int r = 0; r < 4; r++) {
-                float *row = s + r * FKB;
                 int64_t qi = i0 + r0 + (r < live ? r : 0);
-                if (a.key_bias) {
-                    const float *kb = a.key_bias + b * a.nk + j0;
-                    for (int64_t c = 0; c < cols; c++) row[c] += kb[c];
-                }
-                if (a.bias) {
-                    const float *bb = a.bias + (h * a.nq + qi) * a.nk + j0;
-                    for (int64_t c = 0; c < cols; c++) row[c] += bb[c];
-                }
-                float m = pe_row_max(row, cols);
-                float *mr = mx + r0 + r, *sr = sum + r0 + r;
-                float mnew = m > *mr ? m : *mr;
-                if (mnew == -INFINITY) {
-                    memset(row, 0, (size_t)cols * 4);
-                    corr[r] = 1;
-                } else {
-                    float part_sum;
-                    pe_exp_rows_sub(row, cols, mnew, &part_sum);
-                    corr[r] = *mr == -INFINITY ? 0.0f : (mnew != *mr ? pe_expf(*mr - mnew) : 1.0f);
-                    *sr = *sr * corr[r] + part_sum;
-                    *mr = mnew;
-                }
+                float *row = s + r * FKB;
+                corr[r] = softmax_step(row, cols, key_bias_at(&a, b, j0), head_bias_at(&a, h, qi, j0),
+                                       mx + r0 + r, sum + r0 + r);
                 cvt_bf16(row, cols, (uint16_t *)(p2 + r * (FKB / 2)), 2 * pairs);
             }
             pv_bf16_4(p2, FKB / 2, vt, pairs, dp, oacc + r0 * dp, corr);
         }
     }
-    float *obase = j->o + b * a.o_bstride + i0 * a.ldo + h * d;
-    for (int64_t r = 0; r < rows; r++) {
-        float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
-        for (int64_t c = 0; c < d; c++) obase[r * a.ldo + c] = oacc[r * dp + c] * inv;
-    }
+    write_rows(oacc, dp, sum, rows, d, j->o + b * a.o_bstride + i0 * a.ldo + h * d, a.ldo);
     pe_scratch_release(buf);
 }
 #endif
