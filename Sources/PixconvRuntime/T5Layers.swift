@@ -2,7 +2,7 @@ import CEngine
 import Foundation
 
 /// The layers of the T5 encoder in f32 (T: `modeling_t5.py`), as free functions over row-major
-/// arrays. Every projection goes through `Kernels.linear` / `Kernels.gemm` (BLAS).
+/// arrays; the projections are the encoder's `LinearWeight`s, attention is the engine's.
 enum T5Layers {
     /// `T5LayerNorm` (RMSNorm): `w ⊙ x · rsqrt(mean(x²) + eps)`, no mean subtraction, no bias.
     /// x: (rows, dim). The mean of squares is accumulated in double and rounded to f32.
@@ -64,32 +64,19 @@ enum T5Layers {
     }
 
     /// Self-attention of one sequence (T: `T5Attention.forward` + `eager_attention_forward`):
-    /// `softmax(q·kᵀ + bias)·v` per head, without 1/√d scaling. q, k, v: (L, heads·dKv) → (L, heads·dKv).
+    /// `softmax(q·kᵀ + bias)·v` per head, without 1/√d scaling, through the engine's fused
+    /// attention (the encoder calls the same on its workspace). q, k, v: (L, heads·dKv) → (L, heads·dKv).
     static func attention(q: [Float], k: [Float], v: [Float], bias: [Float],
                           length: Int, heads: Int, dKv: Int) -> [Float] {
-        let inner = heads * dKv
-        var out = [Float](repeating: 0, count: length * inner)
-        var scores = [Float](repeating: 0, count: length * length)
+        var out = [Float](repeating: 0, count: length * heads * dKv)
         q.withUnsafeBufferPointer { pq in
             k.withUnsafeBufferPointer { pk in
                 v.withUnsafeBufferPointer { pv in
-                    out.withUnsafeMutableBufferPointer { po in
-                        for h in 0..<heads {
-                            // scores = bias_h, then += q_h · k_hᵀ
-                            for t in 0..<(length * length) { scores[t] = bias[h * length * length + t] }
-                            scores.withUnsafeMutableBufferPointer { ps in
-                                Kernels.gemm(transA: false, transB: true, m: length, n: length, k: dKv,
-                                             a: pq.baseAddress! + h * dKv, lda: inner,
-                                             b: pk.baseAddress! + h * dKv, ldb: inner,
-                                             beta: 1, c: ps.baseAddress!, ldc: length)
-                            }
-                            Kernels.softmax(&scores, rows: length, dim: length)
-                            scores.withUnsafeBufferPointer { ps in
-                                Kernels.gemm(transA: false, transB: false, m: length, n: dKv, k: length,
-                                             a: ps.baseAddress!, lda: length,
-                                             b: pv.baseAddress! + h * dKv, ldb: inner,
-                                             beta: 0, c: po.baseAddress! + h * dKv, ldc: inner)
-                            }
+                    bias.withUnsafeBufferPointer { pb in
+                        out.withUnsafeMutableBufferPointer { po in
+                            Attention.fused(q: pq.baseAddress!, k: pk.baseAddress!, v: pv.baseAddress!, out: po.baseAddress!,
+                                            batch: 1, queries: length, keys: length, heads: heads, headDim: dKv,
+                                            scale: 1, keyBias: nil, bias: pb.baseAddress)
                         }
                     }
                 }
