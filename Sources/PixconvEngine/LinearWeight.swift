@@ -87,14 +87,12 @@ public struct LinearWeight: @unchecked Sendable {  // the bytes are immutable; `
                       ldy: Int? = nil, options: pe_linear_opts, reference: Bool = false) -> pe_isa {
         let isa: Int32 = withExtendedLifetime(data.owner) {
             let run = reference ? pe_linear_ref : pe_linear
-            if let bias {
-                return bias.withUnsafeBufferPointer { b in
-                    run(x, Int64(ldx ?? inFeatures), Int64(rows), Int64(inFeatures), data.bytes.baseAddress, type,
-                        Int64(outFeatures), b.baseAddress, y, Int64(ldy ?? outFeatures), options)
-                }
+            func call(_ b: UnsafePointer<Float>?) -> Int32 {
+                run(x, Int64(ldx ?? inFeatures), Int64(rows), Int64(inFeatures), data.bytes.baseAddress, type,
+                    Int64(outFeatures), b, y, Int64(ldy ?? outFeatures), options)
             }
-            return run(x, Int64(ldx ?? inFeatures), Int64(rows), Int64(inFeatures), data.bytes.baseAddress, type,
-                       Int64(outFeatures), nil, y, Int64(ldy ?? outFeatures), options)
+            guard let bias else { return call(nil) }
+            return bias.withUnsafeBufferPointer { call($0.baseAddress) }
         }
         precondition(isa >= 0, "linear \(name): kernel refused its arguments")
         let ran = pe_isa(rawValue: UInt32(isa))
@@ -115,21 +113,26 @@ public struct LinearWeight: @unchecked Sendable {  // the bytes are immutable; `
             for (layer, y) in zip(layers, outputs) { layer.apply(x, rows: rows, into: y) }
             return
         }
-        let biases = layers.map { layer in layer.bias.map { b -> UnsafeMutablePointer<Float> in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
-            p.initialize(from: b, count: b.count)
-            return p
-        } }
-        defer { for b in biases { b?.deallocate() } }
-        let outs = (0..<layers.count).map { i in
-            pe_linear_out(w: layers[i].data.bytes.baseAddress, wtype: first.type, N: Int64(layers[i].outFeatures),
-                          bias: biases[i].map { UnsafePointer($0) }, y: outputs[i], ldy: Int64(layers[i].outFeatures))
-        }
-        let isa = withExtendedLifetime(layers.map { $0.data.owner }) {
-            pe_linear_many(x, Int64(k), Int64(rows), Int64(k), outs, Int32(outs.count), options(accumulate: false))
+        let isa = withBiasPointers(layers[...]) { biases in
+            let outs = (0..<layers.count).map { i in
+                pe_linear_out(w: layers[i].data.bytes.baseAddress, wtype: first.type, N: Int64(layers[i].outFeatures),
+                              bias: biases[i], y: outputs[i], ldy: Int64(layers[i].outFeatures))
+            }
+            return withExtendedLifetime(layers.map { $0.data.owner }) {
+                pe_linear_many(x, Int64(k), Int64(rows), Int64(k), outs, Int32(outs.count), options(accumulate: false))
+            }
         }
         precondition(isa >= 0, "linear \(first.name) and others: kernel refused its arguments")
         Engine.record(type: first.typeName, isa: pe_isa(rawValue: UInt32(isa)))
+    }
+
+    /// Runs `body` with a pointer to each layer's bias (nil where it has none), without copying them.
+    private static func withBiasPointers<R>(_ layers: ArraySlice<LinearWeight>,
+                                            _ body: ([UnsafePointer<Float>?]) -> R) -> R {
+        guard let head = layers.first else { return body([]) }
+        let rest = layers.dropFirst()
+        guard let bias = head.bias else { return withBiasPointers(rest) { body([nil] + $0) } }
+        return bias.withUnsafeBufferPointer { p in withBiasPointers(rest) { body([p.baseAddress] + $0) } }
     }
 
     /// Array form: (rows, in) → (rows, out).
