@@ -148,7 +148,10 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
                 layer.releasePages()
             }
         }
-        h = T5Layers.rmsNorm(h, rows: rows, dim: d, weight: try weights.floats("encoder.final_layer_norm.weight"), eps: eps)
+        let finalNorm = try weights.floats("encoder.final_layer_norm.weight", shape: [d])
+        h.withUnsafeMutableBufferPointer { hb in
+            finalNorm.withUnsafeBufferPointer { pe_rmsnorm(hb.baseAddress!, hb.baseAddress!, Int64(rows), Int64(d), eps, $0.baseAddress) }
+        }
         return (0..<batch.count).map { b in slice(h, offsets[b]..<offsets[b + 1], d) }
     }
 

@@ -4,28 +4,6 @@ import Foundation
 /// The layers of the T5 encoder in f32 (T: `modeling_t5.py`), as free functions over row-major
 /// arrays; the projections are the encoder's `LinearWeight`s, attention is the engine's.
 enum T5Layers {
-    /// `T5LayerNorm` (RMSNorm): `w ⊙ x · rsqrt(mean(x²) + eps)`, no mean subtraction, no bias.
-    /// x: (rows, dim). The mean of squares is accumulated in double and rounded to f32.
-    static func rmsNorm(_ x: [Float], rows: Int, dim: Int, weight: [Float], eps: Float) -> [Float] {
-        var y = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                for r in 0..<rows {
-                    let base = r * dim
-                    var sum: Double = 0
-                    for i in 0..<dim {
-                        let v = Double(px[base + i])
-                        sum += v * v
-                    }
-                    let variance = Float(sum / Double(dim))
-                    let inv = 1 / (variance + eps).squareRoot()
-                    for i in 0..<dim { py[base + i] = weight[i] * (px[base + i] * inv) }
-                }
-            }
-        }
-        return y
-    }
-
     /// Bucket of `relative = key − query` (T: `T5Attention._relative_position_bucket`,
     /// bidirectional). The logarithmic part emulates the float32 tensor arithmetic:
     /// `max_exact + long(float32(log(float32(n) / max_exact)) / float32(log(max_distance / max_exact)) · (nb − max_exact))`.
