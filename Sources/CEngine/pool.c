@@ -124,7 +124,7 @@ void pe_pool_run(pe_task_fn fn, void *ctx, int64_t parts) {
         started++;
     }
     if (helpers > started) helpers = started;
-    /* every started worker wakes for every job; the ones beyond `helpers` find no part left */
+    /* every started worker wakes for every job; only those with an index below `helpers` take parts */
     pthread_mutex_lock(&lock);
     job_fn = fn;
     job_ctx = ctx;
