@@ -1,6 +1,6 @@
 """Seed corpora for the libFuzzer harnesses (FuzzTesting/Corpus/<target>/): small, valid inputs of
-each format, deterministic. Run from anywhere with the fixtures venv:
-    /work/venv/bin/python FuzzTesting/make_corpus.py
+each format, deterministic. Run with the fixtures venv:
+    venv/bin/python FuzzTesting/make_corpus.py   (from the repository root)
 The two pixconv stores in Corpus/gguf come from the CLI (see the end of this file).
 """
 import numpy as np, os, pickle, collections, zipfile, io, subprocess, shutil, tempfile, torch, gguf

@@ -455,6 +455,9 @@ def convert_with_diffusers(pth: Path, key: str, like, out_dir: Path) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     model.save_pretrained(str(out_dir), safe_serialization=True)
+    # diffusers records the source folder as `_name_or_path`: keep it relative to the repository
+    config = out_dir / "config.json"
+    config.write_text(config.read_text().replace(str(ROOT) + "/", ""))
     # The converted model must reproduce the source model's output.
     if key == "state_dict":
         check_same_output(like, model)
