@@ -44,9 +44,7 @@ public enum Engine {
 
     static func record(type: String, isa: pe_isa) {
         let name = String(cString: pe_isa_name(isa))
-        state.withLock { s in
-            if s.kernels[type] != name { s.kernels[type] = name }
-        }
+        state.withLock { $0.kernels[type] = name }
     }
 
     private struct State {

@@ -19,7 +19,8 @@ public final class PixArtTransformer {
     /// The last position embedding, keyed by its patch grid (h, w).
     private var positionCache: (h: Int, w: Int, values: [Float])?
     /// The caption the cached keys and values belong to, its projection, and per block (K, V).
-    private var captionCache: (states: [Float], rows: Int, caption: [Float], kv: [Int: (k: [Float], v: [Float])])?
+    /// Both are row-wise, so equal states give equal values whatever the batch split.
+    private var captionCache: (states: [Float], caption: [Float], kv: [Int: (k: [Float], v: [Float])])?
     private let workspace = Workspace()
 
     private struct MLP {  // Linear → act → Linear
@@ -154,28 +155,24 @@ public final class PixArtTransformer {
         let (cond, t6) = try condition(timesteps: timesteps, resolution: resolution, aspectRatio: aspectRatio)
         // 3. caption projection and mask bias (the projection, like the blocks' caption keys and
         //    values, is computed once per caption and reused by every step)
-        if captionCache == nil || captionCache!.rows != batch * textLength || captionCache!.states != encoderHiddenStates {
-            let caption = captionProjection.map { $0(encoderHiddenStates, rows: batch * textLength, gelu: true) }
-                ?? encoderHiddenStates
-            captionCache = (encoderHiddenStates, batch * textLength, caption, [:])
-        }
+        var cache = captionCache.flatMap { $0.states == encoderHiddenStates ? $0 : nil }
+            ?? (states: encoderHiddenStates,
+                caption: captionProjection.map { $0(encoderHiddenStates, rows: batch * textLength, gelu: true) }
+                    ?? encoderHiddenStates,
+                kv: [:])
         let bias = encoderMask.map { (1 - $0) * Float(-10000.0) }
         // 4. blocks
         let eps = Float(config.normEps)
         try x.withUnsafeMutableBufferPointer { xp in
             for i in 0..<config.numLayers {
                 let blk = try block(i)
-                let kv: (k: [Float], v: [Float])
-                if let cached = captionCache!.kv[i] {
-                    kv = cached
-                } else {
-                    kv = blk.captionKeysValues(captionCache!.caption, rows: batch * textLength)
-                    captionCache!.kv[i] = kv
-                }
+                let kv = cache.kv[i] ?? blk.captionKeysValues(cache.caption, rows: batch * textLength)
+                cache.kv[i] = kv
                 blk.forward(xp.baseAddress!, batch: batch, tokens: n, t6: t6, captionKV: kv, captionLength: textLength,
                             captionBias: bias, heads: heads, headDim: headDim, eps: eps, workspace: workspace)
             }
         }
+        captionCache = cache
         // 5. final layer: LN · (1 + scale) + shift, with (shift, scale) = table + cond (pre-SiLU)
         var shiftScale = [Float](repeating: 0, count: batch * 2 * d)
         for b in 0..<batch {
