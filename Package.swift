@@ -55,9 +55,9 @@ let package = Package(
         // Byte builders (zip, GGUF, little-endian integers) and fuzz-file listing shared by the test targets.
         .target(name: "PixconvTestSupport", dependencies: ["PixconvCore"], path: "Tests/PixconvTestSupport"),
 
-        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders", "SanitizerSupport", "PixconvTestSupport"]),
+        .testTarget(name: "PixconvReadersTests", dependencies: ["PixconvReaders", "SanitizerSupport", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
-        .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore", "PixconvTestSupport"]),
+        .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvEngineTests", dependencies: ["PixconvEngine", "CEngine"]),
         .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime", "PixconvEngine", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),

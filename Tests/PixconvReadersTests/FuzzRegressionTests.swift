@@ -9,12 +9,44 @@ import XCTest
 /// `FuzzTesting/Sources/Fuzz{Safetensors,Pickle,Zip}` (formats/fuzzing.md):
 /// - every input a harness once crashed, hung or ran out of memory on, saved under
 ///   `Tests/PixconvReadersTests/Regressions/<target>/`, must now give a clean reader error (the
-///   test process would trap otherwise) — and the expected error where the file name says one;
+///   test process would trap otherwise), and the minimised hostile inputs committed with the
+///   tests (FuzzTesting/make_regressions.py) the error their entry in `expectedErrors` names; a
+///   missing or empty folder fails the test (`FuzzFiles.MissingFiles`);
 /// - the seed corpora `FuzzTesting/Corpus/<target>/`, written by safetensors, torch and pickle
 ///   (FuzzTesting/make_corpus.py), must be accepted whole.
 final class ReadersFuzzRegressionTests: XCTestCase {
     private static func regressions(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
-        try FuzzFiles.list("Tests/PixconvReadersTests/Regressions/\(target)")
+        let files = try FuzzFiles.list("Tests/PixconvReadersTests/Regressions/\(target)")
+        let missing = Set(expectedErrors[target, default: [:]].keys).subtracting(files.map(\.name))
+        XCTAssertTrue(missing.isEmpty, "Regressions/\(target): committed inputs missing: \(missing.sorted())")
+        return files
+    }
+
+    /// What the minimised hostile inputs of `FuzzTesting/make_regressions.py` must be refused
+    /// with (a fragment of the error message). Inputs a fuzzer run adds later need no entry: for
+    /// them any clean reader error will do.
+    private static let expectedErrors: [String: [String: String]] = [
+        "safetensors": [
+            "st-header-too-small": "header too small",
+            "st-header-too-large": "header too large",
+            "st-file-truncated": "file truncated",
+        ],
+        "pickle": [
+            "pk-disallowed-global-os-system": "disallowed global `os.system`",
+            "pk-disallowed-global-builtins-eval-stack-global": "disallowed global `builtins.eval`",
+            "pk-memo-never-set": "memo index 5 was never set",
+        ],
+        "zip": [
+            "zip-central-directory-outside-file": "lies outside the file",
+            "zip-central-directory-entry-count": "entry counts disagree",
+            "zip-empty-file": "empty file",
+        ],
+    ]
+
+    /// Checks `error` against the expected message fragment for `name`, if it has one.
+    private func assertExpected(_ target: String, _ name: String, _ error: Error, file: StaticString = #filePath, line: UInt = #line) {
+        guard let fragment = Self.expectedErrors[target]?[name] else { return }
+        XCTAssertTrue("\(error)".contains(fragment), "\(target)/\(name): expected “\(fragment)”, got: \(error)", file: file, line: line)
     }
 
     private static func seeds(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
@@ -98,6 +130,7 @@ final class ReadersFuzzRegressionTests: XCTestCase {
                 XCTAssertTrue(name.hasPrefix("accept-"), "\(name): accepted with \(n) tensors")
             } catch {
                 assertCleanError(error, name)
+                assertExpected("safetensors", name, error)
             }
         }
     }
@@ -106,8 +139,14 @@ final class ReadersFuzzRegressionTests: XCTestCase {
         for (name, bytes) in try Self.regressions("pickle") {
             let (zip, legacy) = replayPickle(bytes)
             if !name.hasPrefix("accept-") {
-                if case .success = zip { XCTFail("\(name): accepted with zip persistent ids") }
-                if case .success = legacy { XCTFail("\(name): accepted with legacy persistent ids") }
+                switch zip {
+                case .success: XCTFail("\(name): accepted with zip persistent ids")
+                case let .failure(error): assertExpected("pickle", name, error)
+                }
+                switch legacy {
+                case .success: XCTFail("\(name): accepted with legacy persistent ids")
+                case let .failure(error): assertExpected("pickle", name, error)
+                }
             }
         }
     }
@@ -119,6 +158,7 @@ final class ReadersFuzzRegressionTests: XCTestCase {
                 XCTAssertTrue(name.hasPrefix("accept-"), "\(name): accepted with \(tensors.count) tensors")
             } catch {
                 assertCleanError(error, name)
+                assertExpected("zip", name, error)
             }
         }
     }

@@ -35,12 +35,27 @@ final class RuntimeFuzzRegressionTests: XCTestCase {
         return out
     }
 
+    /// The minimised hostile models of `FuzzTesting/make_regressions.py` and the error each must
+    /// give; inputs a fuzzer run adds later need no entry.
+    private static let expectedSpieceErrors: [String: SentencePieceError] = [
+        "spiece-truncated-piece": .truncated(offset: 59, what: "length-delimited field 1"),
+        "spiece-bad-wire-type": .badWireType(offset: 59, field: 1, wireType: 7),
+        "spiece-no-pieces": .noPieces,
+    ]
+
     func testSpieceRegressionsFailCleanly() throws {
-        for (name, bytes) in try FuzzFiles.list("Tests/PixconvRuntimeTests/Regressions/spiece") {
+        let files = try FuzzFiles.list("Tests/PixconvRuntimeTests/Regressions/spiece")
+        let missing = Set(Self.expectedSpieceErrors.keys).subtracting(files.map(\.name))
+        XCTAssertTrue(missing.isEmpty, "Regressions/spiece: committed inputs missing: \(missing.sorted())")
+        for (name, bytes) in files {
             do {
                 _ = try replaySpiece(bytes, name)
+                // A model whose encodings stayed inside its vocabulary is acceptable for a fuzzer
+                // find; the committed hostile models must be refused.
+                XCTAssertNil(Self.expectedSpieceErrors[name], "\(name): accepted")
             } catch {
                 XCTAssertTrue(error is SentencePieceError, "\(name): unexpected error type \(type(of: error)): \(error)")
+                if let expected = Self.expectedSpieceErrors[name] { XCTAssertEqual(error as? SentencePieceError, expected, name) }
             }
         }
     }

@@ -8,7 +8,9 @@ import XCTest
 /// Replays fuzzing inputs through the entry point of the libFuzzer harness
 /// `FuzzTesting/Sources/FuzzGGUF` (formats/fuzzing.md):
 /// - every input it once crashed, hung or ran out of memory on, saved under
-///   `Tests/PixconvStoreTests/Regressions/gguf/`, must now give a clean `StoreError`;
+///   `Tests/PixconvStoreTests/Regressions/gguf/`, must now give a clean `StoreError` (the
+///   minimised hostile headers of FuzzTesting/make_regressions.py the one `expectedErrors`
+///   names); a missing or empty folder fails the test;
 /// - the seed corpus `FuzzTesting/Corpus/gguf/` (gguf-py files and two stores written by
 ///   `pixconv convert`) must be read whole, with the tensor counts gguf-py's `GGUFReader` reports.
 final class StoreFuzzRegressionTests: XCTestCase {
@@ -27,19 +29,36 @@ final class StoreFuzzRegressionTests: XCTestCase {
         return (file.tensors.count, store)
     }
 
+    /// What the minimised hostile inputs of `FuzzTesting/make_regressions.py` must be refused
+    /// with (a fragment of the error message); inputs a fuzzer run adds later need no entry.
+    private static let expectedErrors = [
+        "gguf-tensor-count-2^64-1": "tensor count 18446744073709551615 at byte 8 does not fit",
+        "gguf-metadata-count-2^63": "metadata count 9223372036854775808 at byte 16 does not fit",
+        "gguf-key-length-2^64-1": "bad string at byte 24",
+    ]
+
     func testGGUFRegressionsFailCleanly() throws {
-        for (name, path) in try FuzzFiles.paths("Tests/PixconvStoreTests/Regressions/gguf") {
+        let files = try FuzzFiles.paths("Tests/PixconvStoreTests/Regressions/gguf")
+        let missing = Set(Self.expectedErrors.keys).subtracting(files.map(\.name))
+        XCTAssertTrue(missing.isEmpty, "Regressions/gguf: committed inputs missing: \(missing.sorted())")
+        for (name, path) in files {
             do {
                 let (n, store) = try replayGGUF(path)
                 if !name.hasPrefix("accept-") {
                     // Readable as GGUF is allowed only when the store layer then refuses it.
                     switch store {
-                    case .failure: break
+                    case let .failure(error):
+                        if let fragment = Self.expectedErrors[name] {
+                            XCTAssertTrue(error.description.contains(fragment), "\(name): expected “\(fragment)”, got: \(error)")
+                        }
                     case let .success(damage): XCTAssertNotNil(damage, "\(name): accepted as a store with \(n) tensors")
                     }
                 }
             } catch {
                 XCTAssertFalse(error.description.isEmpty, name)
+                if let fragment = Self.expectedErrors[name] {
+                    XCTAssertTrue(error.description.contains(fragment), "\(name): expected “\(fragment)”, got: \(error)")
+                }
             }
         }
     }
