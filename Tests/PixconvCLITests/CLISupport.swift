@@ -12,15 +12,41 @@ enum CLI {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// `.build/<config>/pixconv`, beside the test bundle.
+    /// The `pixconv` of this test build: `swift build --build-tests` (and `swift test`) put every
+    /// product of one build, test bundle included, in one folder (`<scratch>/<triple>/<config>/`),
+    /// so the binary beside the running tests is the one built from the same tree with the same
+    /// flags (sanitizers too). No other path is tried: a `pixconv` from another build could be
+    /// stale. Throws `MissingBinary` when it is not there.
     static var binary: String {
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("pixconv").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
+        get throws { try binary(in: productsDirectory) }
+    }
+
+    /// `folder/pixconv`, or `MissingBinary` naming that path when it is not an executable file.
+    static func binary(in folder: URL) throws -> String {
+        let path = folder.appendingPathComponent("pixconv").path
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw MissingBinary(path: path) }
+        return path
+    }
+
+    struct MissingBinary: Error, CustomStringConvertible {
+        let path: String
+        var description: String {
+            "no pixconv binary at \(path), beside the test bundle: the CLI tests run the pixconv of their own build "
+                + "(build it with `swift build --build-tests` and the same --scratch-path / -c / --sanitize as the tests)"
         }
-        return root + "/.build/debug/pixconv"
+    }
+
+    /// The folder holding the running test bundle and the other products of its build. On Linux
+    /// the test bundle is the executable of this process; on macOS it is the `.xctest` bundle
+    /// that `xctest` loaded.
+    static var productsDirectory: URL {
+        #if os(macOS)
+        if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
+            return bundle.bundleURL.deletingLastPathComponent()
+        }
+        #endif
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        return executable.resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
     static func fixture(_ path: String) -> String { root + "/fixtures/" + path }
@@ -36,7 +62,7 @@ enum CLI {
     static func run(_ arguments: [String], in directory: String? = nil, executable: String? = nil,
                     environment: [String: String]? = nil) throws -> CLIResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable ?? binary)
+        process.executableURL = URL(fileURLWithPath: try executable ?? binary)
         process.arguments = arguments
         if let environment { process.environment = environment }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }

@@ -21,7 +21,7 @@ struct CorpusRun {
 enum CorpusRunner {
     static func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> CorpusRun {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.executableURL = URL(fileURLWithPath: try CLI.binary)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
