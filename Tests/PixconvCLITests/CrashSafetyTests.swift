@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvImage
 import XCTest
 
 /// Crash-safe writes: a conversion killed at any point, a full disk, and two conversions racing
@@ -10,7 +11,7 @@ final class CrashSafetyTests: XCTestCase {
     /// Starts `pixconv convert`, kills it with SIGKILL after `delay`, and returns whether it had finished.
     private func convertAndKill(to out: String, force: Bool, after delay: Double) throws -> Bool {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.executableURL = URL(fileURLWithPath: try CLI.binary)
         process.arguments = ["convert", CLI.fixture("tiny-pixart-1024ms"), "-o", out, "--type", "q4_0"] + (force ? ["--force"] : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -70,7 +71,7 @@ final class CrashSafetyTests: XCTestCase {
         let out = store(dir, "t.gguf")
         func launch(_ type: String, force: Bool) throws -> Process {
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.executableURL = URL(fileURLWithPath: try CLI.binary)
             p.arguments = ["convert", CLI.fixture("tiny-pixart-512"), "-o", out, "--type", type] + (force ? ["--force"] : [])
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
@@ -133,7 +134,7 @@ final class CrashSafetyTests: XCTestCase {
                 try? FileManager.default.removeItem(atPath: out)
                 try sparseT5(input, big: big, small: small)
                 let process = Process()
-                process.executableURL = URL(fileURLWithPath: CLI.binary)
+                process.executableURL = URL(fileURLWithPath: try CLI.binary)
                 process.arguments = ["convert", input, "-o", out, "--type", type]
                 let err = Pipe()
                 process.standardError = err
@@ -161,6 +162,84 @@ final class CrashSafetyTests: XCTestCase {
                 }
             }
             XCTAssertTrue(interrupted, "\(type): no truncation landed while the data was being read")
+        }
+    }
+
+    /// Every file under `folder`, as paths relative to it (hidden files included).
+    private func files(under folder: String) -> [String] {
+        (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: folder + "/" + $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
+    }
+
+    /// Case 64 for the commands that only read a store: another process truncates the mapped
+    /// store while `generate` or `verify --reference` computes with its weights (the q8_0 linear
+    /// layers read their blocks from the mapping at every step). The result is exit status 1 and
+    /// one line naming the store, never a signal; `generate` leaves no image, and neither leaves a
+    /// temporary file or a partial PNG (verify's diffs of the cases finished before the
+    /// truncation stay, each complete).
+    func testStoreTruncatedWhileMappedUnderGenerateAndVerifyIsAnError() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pristine = dir + "/pristine.gguf"
+        let converted = try CLI.run(["convert", CLI.fixture("tiny-pixart-512"), "-o", pristine, "--type", "q8_0"])
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        let commands: [(name: String, arguments: (_ store: String, _ out: String) -> [String])] = [
+            // 128×128 for 30 steps: about 2.5 s of steps in a debug build, one thread.
+            ("generate", { store, out in
+                ["generate", "--model", store, "--prompt", "a cat", "--steps", "30", "--height", "128", "--width", "128",
+                 "--threads", "1", "-o", out + "/image.png"]
+            }),
+            // The four cases of reference-512, each generated again: about 2 s in a debug build.
+            ("verify", { store, out in
+                ["verify", "--model", store, "--reference", CLI.fixture("reference-512"), "--save-diff", out + "/diffs"]
+            }),
+        ]
+        for (name, arguments) in commands {
+            var interrupted = false
+            // The truncation must land while the weights are in use: later if pixconv had not
+            // opened the store yet (it then refuses the short file), earlier if it had finished.
+            var delay = 0.4
+            for attempt in 0..<8 where !interrupted {
+                let work = dir + "/\(name)-\(attempt)", out = work + "/out", store = work + "/t.gguf"
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: pristine, toPath: store)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: try CLI.binary)
+                process.arguments = arguments(store, out)
+                let err = Pipe()
+                process.standardError = err
+                process.standardOutput = FileHandle.nullDevice
+                try process.run()
+                Thread.sleep(forTimeInterval: delay)
+                let stillRunning = process.isRunning
+                XCTAssertEqual(truncate(store, 100_000), 0)
+                let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                XCTAssertEqual(process.terminationReason, .exit, "\(name): never a signal: \(message)")
+                XCTAssertTrue(process.terminationStatus == 0 || process.terminationStatus == 1, "\(name): \(message)")
+                XCTAssertLessThanOrEqual(message.split(separator: "\n").count, 1, "\(name): \(message)")
+                // Nothing half-written: no temporary file, and what is there is a whole PNG.
+                let left = files(under: out)
+                XCTAssertEqual(left.filter { $0.hasSuffix(".tmp") }, [], "\(name): no temporary file")
+                for file in left { XCTAssertNoThrow(try PNGImage.read(path: out + "/" + file), "\(name): \(file)") }
+                if name == "generate" {
+                    XCTAssertEqual(left, process.terminationStatus == 0 ? ["image.png"] : [], "\(name): \(message)")
+                }
+                if !stillRunning || process.terminationStatus == 0 {
+                    delay /= 3  // finished first
+                } else if message.contains("file changed while being read") {
+                    interrupted = true
+                    XCTAssertEqual(process.terminationStatus, 1, message)
+                    XCTAssertTrue(message.hasPrefix("pixconv: \(store): file changed while being read"), message)
+                } else {
+                    delay *= 2  // truncated before pixconv mapped it: refused at open
+                    XCTAssertEqual(process.terminationStatus, 1, message)
+                    XCTAssertTrue(message.contains(store), message)
+                }
+            }
+            XCTAssertTrue(interrupted, "\(name): no truncation landed while the store was in use")
         }
     }
 }
