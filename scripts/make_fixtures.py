@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
 """Regenerates every committed test fixture under fixtures/ from the real libraries.
 
-Run from the repository root:
+Run from the repository root, with the packages of scripts/requirements-fixtures.txt:
 
-    venv/bin/python scripts/make_fixtures.py            # everything
-    venv/bin/python scripts/make_fixtures.py pipelines  # only some stages
+    venv/bin/python scripts/make_fixtures.py                 # every stage, in the order below
+    venv/bin/python scripts/make_fixtures.py pipelines dit   # only some stages
 
-Stages: pipelines (tiny diffusers PixArt folders), readers (checkpoint-reader fixtures and
-expected values), reference (whole-pipeline reference images).
+Stages, in order (each later one reads what an earlier one wrote); fixtures/README.md says which
+tests use each folder:
+  pipelines  fixtures/tiny-pixart-512/, fixtures/tiny-pixart-1024ms/   (this file)
+  readers    fixtures/readers/                                          (this file)
+  reference  fixtures/reference-512/, fixtures/reference-1024ms/        (scripts/make_reference.py)
+  dit        fixtures/dit/      scripts/make_dit_reference.py
+  text       fixtures/text/     scripts/make_text_reference.py
+  vae        fixtures/vae/      scripts/make_vae_reference.py
+  foreign    fixtures/foreign/  scripts/make_foreign_gguf.py
+  store      fixtures/store/    scripts/make_store_fixture.py
+  quant      fixtures/quant/    scripts/make_quant_vectors.py
+  image      fixtures/image/    scripts/make_metric_reference.py
+The script stages run as child processes of this interpreter from the repository root. Not run
+here: scripts/make_fullsize_*.py (benchmark models written outside the repository, not fixtures)
+and FuzzTesting/make_corpus.py / make_regressions.py (the fuzz seeds and regression inputs).
 
-Everything is produced by torch / diffusers / transformers / safetensors / sentencepiece with
-fixed seeds; nothing here uses pixconv code.
+Everything is produced by torch / diffusers / transformers / safetensors / sentencepiece /
+gguf-py / PIL / scikit-image with fixed seeds; nothing here uses pixconv code.
 """
 from __future__ import annotations
 
@@ -22,6 +35,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -750,11 +764,33 @@ def stage_reference() -> None:
         make_reference.make_bundle(FIX / name, cases, out, model_name=name)
 
 
-STAGES = {"pipelines": stage_pipelines, "readers": stage_readers, "reference": stage_reference}
+# Fixture folders written by their own scripts, in the order they run (after the stages above).
+SCRIPT_STAGES = {
+    "dit": "make_dit_reference.py",        # reads tiny-pixart-512/, tiny-pixart-1024ms/
+    "text": "make_text_reference.py",      # reads tiny-pixart-512/
+    "vae": "make_vae_reference.py",        # reads tiny-pixart-512/vae/
+    "foreign": "make_foreign_gguf.py",     # reads readers/
+    "store": "make_store_fixture.py",
+    "quant": "make_quant_vectors.py",
+    "image": "make_metric_reference.py",
+}
+
+
+def script_stage(script: str):
+    def run() -> None:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / script)], cwd=ROOT, check=True)
+    return run
+
+
+STAGES = {"pipelines": stage_pipelines, "readers": stage_readers, "reference": stage_reference,
+          **{name: script_stage(script) for name, script in SCRIPT_STAGES.items()}}
 
 
 def main(argv: list[str]) -> None:
     names = argv or list(STAGES)
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        sys.exit(f"make_fixtures.py: unknown stage {', '.join(unknown)} (stages: {' '.join(STAGES)})")
     for n in names:
         t0 = time.time()
         STAGES[n]()
