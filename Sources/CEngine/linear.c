@@ -13,7 +13,11 @@
 #endif
 
 #define NR 32                    /* output columns per int8 / bf16 panel */
-#define QPANEL_KB_BYTES (128 + 8 * 128) /* per 32-wide K block: 32 scales, 8 groups × 32 cols × 4 bytes */
+#ifndef VNNI_PANELS
+#define VNNI_PANELS 4            /* int8 panels per task on the VNNI path */
+#endif
+/* per 32-wide K block: 32 f32 scales, 32 int32 corrections, 8 groups × 32 cols × 4 bytes */
+#define QPANEL_KB_BYTES (128 + 128 + 8 * 128)
 
 static void *must(void *p) {
     if (!p) {
@@ -108,18 +112,14 @@ typedef struct {
     const uint8_t *w; pe_wtype wt; int64_t N; size_t wrow;
     const float *bias; float *y; int64_t ldy; int accumulate;
     pe_isa isa;
-    int8_t *xq; float *xd; int32_t *xs;  /* int8 activations: values, scales, 128·Σ per block */
+    int8_t *xq; float *xd;               /* int8 activations: values (+128 on the VNNI path), scales */
     uint16_t *xb; int64_t kp;            /* bf16 activations, rows of kp (K rounded up to even) */
     int64_t ncols;                       /* columns per task */
     int64_t nchunks, mchunks, mrows;     /* tasks = nchunks × mchunks, mrows rows each */
 } job;
 
-PE_CLONES static void block_sums(const int8_t *q, int64_t KB, int32_t *s) {
-    for (int64_t b = 0; b < KB; b++) {
-        int32_t t = 0;
-        for (int k = 0; k < 32; k++) t += q[b * 32 + k];
-        s[b] = 128 * t;
-    }
+PE_CLONES static void offset_bytes(int8_t *q, int64_t n) {
+    for (int64_t k = 0; k < n; k++) q[k] = (int8_t)((uint8_t)q[k] ^ 0x80);
 }
 
 static void prep_q8_task(void *ctx, int64_t part) {
@@ -127,7 +127,7 @@ static void prep_q8_task(void *ctx, int64_t part) {
     int64_t KB = j->K / 32;
     for (int64_t r = part * 16; r < j->M && r < part * 16 + 16; r++) {
         pe_quantize_row_q8(j->x + r * j->ldx, j->K, j->xq + r * j->K, j->xd + r * KB);
-        block_sums(j->xq + r * j->K, KB, j->xs + r * KB);
+        if (j->isa == PE_ISA_VNNI512) offset_bytes(j->xq + r * j->K, j->K); /* q + 128 as unsigned */
     }
 }
 
@@ -156,34 +156,67 @@ static inline void store_row(const job *j, int64_t m, int64_t n0, int cols, cons
 
 /* ---- int8 panels ---- */
 
-/* Panel of columns n0..n0+31 (zeros past N): per K block 32 f32 scales, then 8 groups of
- * 4 consecutive k for each of the 32 columns. offset128: store q + 128 as unsigned (vpdpbusd). */
-static void pack_int8(const job *j, int64_t n0, uint8_t *buf, int offset128) {
+#if defined(__x86_64__)
+/* Panel of columns n0..n0+31: per K block 32 f32 scales, 32 int32 corrections −128·Σq (the
+ * VNNI path's activations carry +128: vpdpbusd multiplies unsigned by signed), then 8 groups
+ * of 4 consecutive k for each of the 32 columns, signed (columns past N: all 0). Per block and
+ * group one 4-byte gather of 8 columns (Q4_0: the gathered nibbles split into groups g and
+ * g + 4), scales by a gather widened with F16C. */
+#ifndef PACK_AHEAD
+#define PACK_AHEAD 4
+#endif
+__attribute__((target("avx2,fma,f16c")))
+static void pack_int8(const job *j, int64_t n0, uint8_t *buf) {
     int64_t KB = j->K / 32;
-    int8_t q[32];
-    float d;
-    for (int c = 0; c < NR; c++) {
-        int valid = n0 + c < j->N;
-        const uint8_t *row = valid ? j->w + (size_t)(n0 + c) * j->wrow : NULL;
-        size_t bb = j->wt == PE_W_Q8_0 ? 34 : 18;
-        for (int64_t b = 0; b < KB; b++) {
-            uint8_t *p = buf + b * QPANEL_KB_BYTES;
-            if (valid) pe_row_to_int8(j->wt, row + b * bb, 32, q, &d);
-            else { memset(q, 0, 32); d = 0; }
-            ((float *)p)[c] = d;
-            for (int g = 0; g < 8; g++)
-                for (int e = 0; e < 4; e++)
-                    p[128 + g * 128 + c * 4 + e] = (uint8_t)(q[g * 4 + e] + (offset128 ? 128 : 0));
+    int q8 = j->wt == PE_W_Q8_0;
+    int64_t bb = q8 ? 34 : 18;
+    int valid = j->N - n0 < NR ? (int)(j->N - n0) : NR;
+    const uint8_t *base = j->w + (size_t)n0 * j->wrow;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i idx[4], mask[4];
+    for (int q = 0; q < 4; q++) {
+        __m256i c = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * q));
+        idx[q] = _mm256_mullo_epi32(c, _mm256_set1_epi32((int32_t)j->wrow));
+        mask[q] = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), c);
+    }
+    const __m256i zero = _mm256_setzero_si256(), nib = _mm256_set1_epi8(0x0f);
+    const __m256i off4 = _mm256_set1_epi8(-8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i lo16 = _mm256_set1_epi32(0xffff);
+    for (int64_t b = 0; b < KB; b++) {
+        const uint8_t *blk = base + b * bb;
+        uint8_t *p = buf + b * QPANEL_KB_BYTES;
+        if (b % 2 == 0 && b + PACK_AHEAD < KB) /* every column's row, PACK_AHEAD blocks ahead */
+            for (int c = 0; c < valid; c++) _mm_prefetch((const char *)(blk + PACK_AHEAD * bb + c * j->wrow), _MM_HINT_T0);
+        for (int q = 0; q < 4; q++) {
+            __m256i h = _mm256_and_si256(_mm256_mask_i32gather_epi32(zero, (const int *)blk, idx[q], mask[q], 1), lo16);
+            __m128i h16 = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            _mm256_storeu_ps((float *)p + 8 * q, _mm256_cvtph_ps(h16));
         }
+        __m256i sum[4] = {zero, zero, zero, zero};
+        for (int g = 0; g < (q8 ? 8 : 4); g++)
+            for (int q = 0; q < 4; q++) {
+                __m256i v = _mm256_mask_i32gather_epi32(zero, (const int *)(blk + 2 + 4 * g), idx[q], mask[q], 1);
+                if (q8) {
+                    _mm256_storeu_si256((__m256i *)(p + 256 + g * 128 + q * 32), v);
+                } else {
+                    __m256i lo = _mm256_and_si256(_mm256_add_epi8(_mm256_and_si256(v, nib), off4), mask[q]);
+                    __m256i hi = _mm256_and_si256(_mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), nib), off4), mask[q]);
+                    _mm256_storeu_si256((__m256i *)(p + 256 + g * 128 + q * 32), lo);
+                    _mm256_storeu_si256((__m256i *)(p + 256 + (g + 4) * 128 + q * 32), hi);
+                    v = _mm256_add_epi8(lo, hi); /* |lo + hi| ≤ 16: no overflow */
+                }
+                sum[q] = _mm256_add_epi32(sum[q], _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
+            }
+        for (int q = 0; q < 4; q++)
+            _mm256_storeu_si256((__m256i *)(p + 128 + q * 32), _mm256_sub_epi32(zero, _mm256_slli_epi32(sum[q], 7)));
     }
 }
 
-#if defined(__x86_64__)
 #ifndef MR_VNNI
 #define MR_VNNI 6
 #endif
 #ifndef KC_BLOCKS
-#define KC_BLOCKS 160
+#define KC_BLOCKS 64
 #endif
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 static void kernel_vnni(const job *j, const uint8_t *panel, int64_t m0, int mr, int64_t n0, int cols,
@@ -191,10 +224,9 @@ static void kernel_vnni(const job *j, const uint8_t *panel, int64_t m0, int mr, 
     int64_t K = j->K, KB = K / 32;
     const int8_t *xq[MR_VNNI];
     const float *xd[MR_VNNI];
-    const int32_t *xs[MR_VNNI];
     for (int r = 0; r < MR_VNNI; r++) {
         int64_t rr = m0 + (r < mr ? r : mr - 1);
-        xq[r] = j->xq + rr * K; xd[r] = j->xd + rr * KB; xs[r] = j->xs + rr * KB;
+        xq[r] = j->xq + rr * K; xd[r] = j->xd + rr * KB;
     }
     __m512 acc[MR_VNNI][2];
     for (int r = 0; r < MR_VNNI; r++) {
@@ -203,25 +235,26 @@ static void kernel_vnni(const job *j, const uint8_t *panel, int64_t m0, int mr, 
     }
     for (int64_t b = b0; b < b1; b++) {
         const uint8_t *p = panel + b * QPANEL_KB_BYTES;
+        /* (q + 128)·w summed from −128·Σw is q·w */
+        __m512i c0 = _mm512_loadu_si512(p + 128), c1 = _mm512_loadu_si512(p + 192);
         __m512i s[MR_VNNI][2];
-        for (int r = 0; r < MR_VNNI; r++) s[r][0] = s[r][1] = _mm512_setzero_si512();
+        for (int r = 0; r < MR_VNNI; r++) { s[r][0] = c0; s[r][1] = c1; }
         for (int g = 0; g < 8; g++) {
-            __m512i w0 = _mm512_loadu_si512(p + 128 + g * 128);
-            __m512i w1 = _mm512_loadu_si512(p + 128 + g * 128 + 64);
+            __m512i w0 = _mm512_loadu_si512(p + 256 + g * 128);
+            __m512i w1 = _mm512_loadu_si512(p + 256 + g * 128 + 64);
             for (int r = 0; r < MR_VNNI; r++) {
                 int32_t v;
                 memcpy(&v, xq[r] + b * 32 + g * 4, 4);
                 __m512i bx = _mm512_set1_epi32(v);
-                s[r][0] = _mm512_dpbusd_epi32(s[r][0], w0, bx);
-                s[r][1] = _mm512_dpbusd_epi32(s[r][1], w1, bx);
+                s[r][0] = _mm512_dpbusd_epi32(s[r][0], bx, w0);
+                s[r][1] = _mm512_dpbusd_epi32(s[r][1], bx, w1);
             }
         }
         __m512 d0 = _mm512_loadu_ps((const float *)p), d1 = _mm512_loadu_ps((const float *)p + 16);
         for (int r = 0; r < MR_VNNI; r++) {
-            __m512i c = _mm512_set1_epi32(xs[r][b]);
             __m512 dx = _mm512_set1_ps(xd[r][b]);
-            acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[r][0], c)), _mm512_mul_ps(d0, dx), acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[r][1], c)), _mm512_mul_ps(d1, dx), acc[r][1]);
+            acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][0]), _mm512_mul_ps(d0, dx), acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r][1]), _mm512_mul_ps(d1, dx), acc[r][1]);
         }
     }
     if (b1 < KB) { /* partial sums of this K chunk, continued by the next */
@@ -256,8 +289,8 @@ static void kernel_avx2(const job *j, const uint8_t *panel, int64_t m0, int mr, 
             __m256i s[MR_AVX2][2];
             for (int r = 0; r < MR_AVX2; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
             for (int g = 0; g < 8; g++) {
-                __m256i w0 = _mm256_loadu_si256((const __m256i *)(p + 128 + g * 128 + half * 64));
-                __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 128 + g * 128 + half * 64 + 32));
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(p + 256 + g * 128 + half * 64));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 256 + g * 128 + half * 64 + 32));
                 __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1); /* |w| (−128 → 128 unsigned) */
                 for (int r = 0; r < MR_AVX2; r++) {
                     int32_t v;
@@ -348,22 +381,33 @@ static void int8_task(void *ctx, int64_t part) {
     int cols = j->N - n0 < NR ? (int)(j->N - n0) : NR;
 #if defined(__x86_64__)
     if (j->isa == PE_ISA_VNNI512) {
-        /* K in chunks of KC_BLOCKS blocks, so the panel's chunk stays in L1/L2 while every row
-         * tile of the task passes it; partial sums wait in `part` (rows × 32 floats). */
+        /* The task's panels are packed side by side. K goes in chunks of KC_BLOCKS blocks: a row
+         * tile's chunk of activations stays in L1 while it passes every panel, and the panels'
+         * chunks stay in L2 for the next tile; partial sums wait in `part` (rows × 32 floats per
+         * panel). */
         int64_t KB = j->K / 32, tiles = (m1 - m0 + MR_VNNI - 1) / MR_VNNI;
-        float *part = KB > KC_BLOCKS ? must(pe_scratch_acquire((size_t)tiles * MR_VNNI * 32 * 4)) : NULL;
-        pack_int8(j, n0, panel, 1);
+        int64_t tcols = j->N - n0 < j->ncols ? j->N - n0 : j->ncols;
+        int np = (int)((tcols + NR - 1) / NR);
+        size_t pbytes = (size_t)KB * QPANEL_KB_BYTES;
+        pe_scratch_release(panel);
+        panel = must(pe_scratch_acquire(pbytes * (size_t)np));
+        float *part = KB > KC_BLOCKS ? must(pe_scratch_acquire((size_t)tiles * np * MR_VNNI * 32 * 4)) : NULL;
+        for (int p = 0; p < np; p++) pack_int8(j, n0 + p * NR, panel + p * pbytes);
         for (int64_t b0 = 0; b0 < KB; b0 += KC_BLOCKS) {
             int64_t b1 = b0 + KC_BLOCKS < KB ? b0 + KC_BLOCKS : KB;
             for (int64_t t = 0; t < tiles; t++) {
                 int64_t m = m0 + t * MR_VNNI;
-                kernel_vnni(j, panel, m, m1 - m < MR_VNNI ? (int)(m1 - m) : MR_VNNI, n0, cols, b0, b1,
-                            part ? part + t * MR_VNNI * 32 : NULL);
+                int mr = m1 - m < MR_VNNI ? (int)(m1 - m) : MR_VNNI;
+                for (int p = 0; p < np; p++) {
+                    int64_t c0 = n0 + p * NR;
+                    kernel_vnni(j, panel + p * pbytes, m, mr, c0, j->N - c0 < NR ? (int)(j->N - c0) : NR, b0, b1,
+                                part ? part + (t * np + p) * MR_VNNI * 32 : NULL);
+                }
             }
         }
         pe_scratch_release(part);
     } else {
-        pack_int8(j, n0, panel, 0);
+        pack_int8(j, n0, panel);
         for (int64_t m = m0; m < m1; m += MR_AVX2)
             kernel_avx2(j, panel, m, m1 - m < MR_AVX2 ? (int)(m1 - m) : MR_AVX2, n0, cols);
     }
@@ -530,7 +574,7 @@ int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_l
     }
     job js[PE_LINEAR_MAX_OUTS];
     int threads = pe_threads();
-    int64_t want = 4 * (int64_t)threads;  /* tasks, for balance */
+    int64_t want = 8 * (int64_t)threads;  /* tasks, for balance */
     int64_t panels = 0;
     for (int k = 0; k < count; k++) {
         job *j = &js[k];
@@ -545,6 +589,8 @@ int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_l
             while ((N + chunks - 1) / chunks > 256) chunks += threads;
             int64_t nc = ((N + chunks - 1) / chunks + 15) / 16 * 16;
             j->ncols = nc > 0 ? nc : 16;
+        } else if (isa == PE_ISA_VNNI512) {
+            j->ncols = NR * VNNI_PANELS;
         } else {
             j->ncols = NR;
         }
@@ -565,11 +611,10 @@ int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_l
     if (isa == PE_ISA_VNNI512 || isa == PE_ISA_AVX2) {
         int64_t KB = K / 32;
         size_t qbytes = (size_t)M * K, dbytes = (size_t)M * KB * 4;
-        buf = must(pe_scratch_acquire(qbytes + 2 * dbytes + 64));
+        buf = must(pe_scratch_acquire(qbytes + dbytes + 64));
         for (int k = 0; k < count; k++) {
             js[k].xd = (float *)buf;
-            js[k].xs = (int32_t *)((uint8_t *)buf + dbytes);
-            js[k].xq = (int8_t *)((uint8_t *)buf + 2 * dbytes);
+            js[k].xq = (int8_t *)((uint8_t *)buf + dbytes);
         }
         pe_pool_run(prep_q8_task, &js[0], (M + 15) / 16);  /* once for every output */
         m.fn = int8_task;

@@ -66,7 +66,7 @@ final class LinearTests: XCTestCase {
             throw XCTSkip("\(String(cString: pe_isa_name(isa))): this CPU lacks the instructions (\(Engine.cpuFeatures))")
         }
         let shapes: [(rows: Int, out: Int, k: Int)] = [
-            (1, 45, 1152), (2, 33, 1152), (7, 70, 4608), (67, 45, 1152), (13, 17, 4096), (5, 31, 10240), (2, 64, 32), (131, 96, 96),
+            (1, 45, 1152), (2, 33, 1152), (7, 70, 4608), (67, 45, 1152), (13, 17, 4096), (5, 31, 10240), (2, 64, 32), (131, 96, 96), (70, 136, 2304),
         ]
         var seed: UInt64 = 1
         for s in shapes {
