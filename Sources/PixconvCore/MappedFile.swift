@@ -94,6 +94,18 @@ public final class MappedFile: @unchecked Sendable {  // immutable after init; u
         madvise(UnsafeMutableRawPointer(mutating: base + lower), upper - lower, MADV_DONTNEED)
     }
 
+    /// Asks the kernel to start reading the pages holding `range` (a slice of `bytes`) into the
+    /// page cache now, in the background (`madvise(MADV_WILLNEED)`), so that a later pass over
+    /// them waits less on the disk. Slices outside the mapping are ignored.
+    public func prefetchPages(of range: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, let start = range.baseAddress, range.count > 0, start >= base,
+              start + range.count <= base + bytes.count else { return }
+        let page = MappedFile.pageSize
+        let lower = (start - base) / page * page
+        let upper = min(bytes.count, ((start - base) + range.count + page - 1) / page * page)
+        madvise(UnsafeMutableRawPointer(mutating: base + lower), upper - lower, MADV_WILLNEED)
+    }
+
     /// How far from a faulting page Linux maps other cached pages of the file ("fault-around",
     /// 64 KiB by default), with room to spare.
     public static let faultAroundMargin = 1 << 17

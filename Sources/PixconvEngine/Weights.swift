@@ -62,4 +62,15 @@ extension Weights {
             file.dropPages(of: data.bytes)
         }
     }
+
+    /// Starts reading the mapped pages behind every tensor under this scope into the page cache
+    /// in the background (`madvise(MADV_WILLNEED)`): called one layer ahead, the disk reads of a
+    /// cold store overlap the computation of the layer before. Tensors that are not file-backed
+    /// are left alone.
+    public func prefetchPages() {
+        for info in source.tensors where info.name.hasPrefix(prefix) {
+            guard let data = try? source.data(for: info.name), let file = data.owner as? MappedFile else { continue }
+            file.prefetchPages(of: data.bytes)
+        }
+    }
 }

@@ -166,6 +166,10 @@ public final class PixArtTransformer {
         try x.withUnsafeMutableBufferPointer { xp in
             for i in 0..<config.numLayers {
                 let blk = try block(i)
+                // first pass over a (possibly cold) store: the next block is read while this one computes
+                if cache.kv[i] == nil, i + 1 < config.numLayers {
+                    weights.scope("transformer_blocks").scope("\(i + 1)").prefetchPages()
+                }
                 let kv = cache.kv[i] ?? blk.captionKeysValues(cache.caption, rows: batch * textLength)
                 cache.kv[i] = kv
                 blk.forward(xp.baseAddress!, batch: batch, tokens: n, t6: t6, captionKV: kv, captionLength: textLength,

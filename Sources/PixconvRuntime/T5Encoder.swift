@@ -106,6 +106,8 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
             let hp = hb.baseAddress!
             for i in 0..<config.numLayers {
                 let layer = weights.scope("encoder.block.\(i)")
+                // the next layer's weights are read from disk while this one computes (a cold store)
+                if i + 1 < config.numLayers { weights.scope("encoder.block.\(i + 1)").prefetchPages() }
                 let block = layer.scope("layer")
                 // self-attention sub-layer: h += o(attn(RMSNorm(h)))
                 let attn = block.scope("0.SelfAttention")
