@@ -1,6 +1,6 @@
 """Minimised hostile inputs for the fuzz regression tests (formats/fuzzing.md §3), one folder per
 libFuzzer harness. Each file is the smallest member of a case of the bad-input corpus that the CLI
-tests build (Tests/PixconvCLITests/CorpusCases.swift, bad-inputs.md §6), cut to the bytes the
+tests build (Tests/PixconvCLITests/CorpusCases.swift, formats/hostile-inputs.md), cut to the bytes the
 harness reads, so that every regression folder holds something the tests can fail on before the
 fuzzer ever finds a crash. Deterministic; standard library only. Run from the repository root:
 
