@@ -8,6 +8,13 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "pixconv", targets: ["pixconv"]),
+        // The pixconv modules as one library, for the other package in this repository:
+        // FuzzTesting/ builds its libFuzzer harnesses against it (`.package(path: "..")`), so its
+        // module graph is this manifest's. Not a public API.
+        .library(
+            name: "PixconvModules",
+            targets: ["PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvEngine", "PixconvRuntime", "PixconvImage"]
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
