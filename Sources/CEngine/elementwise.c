@@ -4,26 +4,7 @@
 
 #define CLONES PE_CLONES
 
-/* exp by Cody–Waite reduction and a degree-6 polynomial (Cephes' expf coefficients). */
-static inline float exp_approx(float x) {
-    float c = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-    float n = nearbyintf(c * 1.44269504088896341f);
-    float r = fmaf(n, -0.693359375f, c);
-    r = fmaf(n, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = fmaf(p, r, 1.3981999507e-3f);
-    p = fmaf(p, r, 8.3334519073e-3f);
-    p = fmaf(p, r, 4.1665795894e-2f);
-    p = fmaf(p, r, 1.6666665459e-1f);
-    p = fmaf(p, r, 5.0000001201e-1f);
-    float y = fmaf(p * r, r, r) + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float s;
-    memcpy(&s, &bits, 4);
-    return x < -87.3f ? 0.0f : y * s;
-}
-
-float pe_expf(float x) { return exp_approx(x); }
+float pe_expf(float x) { return pe_exp_approx(x); }
 
 /* Reductions keep LANES independent partial results (one per vector lane), so the compiler
  * vectorises them without reassociating float additions; the order is fixed, so results are
@@ -41,13 +22,13 @@ CLONES void pe_exp_rows_sub(float *x, int64_t n, float m, float *sum) {
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int l = 0; l < LANES; l++) {
-            float e = exp_approx(x[i + l] - m);
+            float e = pe_exp_approx(x[i + l] - m);
             x[i + l] = e;
             part[l] += e;
         }
     float s = lane_sum(part);
     for (; i < n; i++) {
-        float e = exp_approx(x[i] - m);
+        float e = pe_exp_approx(x[i] - m);
         x[i] = e;
         s += e;
     }
@@ -181,7 +162,7 @@ CLONES static void gelu_span(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-        float t = 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f); /* tanh(u) */
+        float t = 1.0f - 2.0f / (pe_exp_approx(2.0f * u) + 1.0f); /* tanh(u) */
         x[i] = 0.5f * v * (1.0f + t);
     }
 }
@@ -190,13 +171,13 @@ CLONES static void gelu_mul_span(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-        float t = 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
+        float t = 1.0f - 2.0f / (pe_exp_approx(2.0f * u) + 1.0f);
         x[i] = 0.5f * v * (1.0f + t) * y[i];
     }
 }
 
 CLONES static void silu_span(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i]));
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + pe_exp_approx(-x[i]));
 }
 
 static void ew_task(void *ctx, int64_t part) {

@@ -61,6 +61,25 @@ static inline uint16_t pe_float_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+/* exp by Cody–Waite reduction and a degree-6 polynomial (Cephes' expf coefficients). */
+static inline float pe_exp_approx(float x) {
+    float c = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+    float n = nearbyintf(c * 1.44269504088896341f);
+    float r = fmaf(n, -0.693359375f, c);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    float y = fmaf(p * r, r, r) + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &bits, 4);
+    return x < -87.3f ? 0.0f : y * s;
+}
+
 /* Bytes of one stored weight row of K elements; 0 when K does not fit the type. */
 static inline size_t pe_row_bytes(pe_wtype t, int64_t K) {
     switch (t) {

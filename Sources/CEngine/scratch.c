@@ -56,3 +56,13 @@ void pe_scratch_release(void *p) {
     pthread_mutex_unlock(&lock);
     free((header *)victim - 1);
 }
+
+void pe_scratch_trim(void) {
+    pthread_mutex_lock(&lock);
+    int n = free_count;
+    void *blocks[SLOTS];
+    for (int i = 0; i < n; i++) blocks[i] = free_ptr[i];
+    free_count = 0;
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n; i++) free((header *)blocks[i] - 1);
+}

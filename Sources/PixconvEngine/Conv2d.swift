@@ -1,3 +1,4 @@
+import CEngine
 import Dispatch
 import Foundation
 
@@ -10,20 +11,30 @@ import Foundation
 /// `ConvInput` transform (a folded GroupNorm + SiLU, or nearest ×2 upsampling), applied band by band,
 /// so the VAE never stores the normalised or upsampled activation. `Conv2d.reference` is the plain
 /// direct convolution the tests compare it with.
+///
+/// With `bf16` (3×3, padding 1, an even C_in, a CPU with AVX512_BF16), the products are bf16 and
+/// the sums f32, without im2col: each band of input rows is stored zero-padded and the engine's
+/// `pe_conv3x3_bf16` multiplies shifted views of it (an implicit matrix product).
 public struct Conv2d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int
     public let padding: Int
-    /// [C_out, C_in, k, k], PyTorch layout.
+    /// [C_out, C_in, k, k], PyTorch layout; empty when the convolution runs bf16 (`weightBF16`
+    /// holds the weights then, and the f32 copy is not kept).
     public let weight: [Float]
     /// [C_out] or nil.
     public let bias: [Float]?
+    /// The weights rounded to bf16 in the engine's depth order [C_out][ky][kx][C_in], when the
+    /// convolution runs bf16 products; nil for f32.
+    public let weightBF16: [UInt16]?
 
     /// Upper bound (in floats) on the im2col scratch matrix (64 MiB); at least one output row is always lowered.
     public static let scratchFloats = 1 << 24
 
-    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int) {
+    /// `bf16`: run bf16 products where `Conv2d.runsBF16` allows it (f32 otherwise).
+    public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
+                bf16: Bool = false) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
         precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize)
         precondition(bias == nil || bias!.count == outChannels)
@@ -31,16 +42,43 @@ public struct Conv2d: Sendable {
         self.outChannels = outChannels
         self.kernelSize = kernelSize
         self.padding = padding
-        self.weight = weight
         self.bias = bias
+        if bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
+            self.weight = []
+            var w16 = [UInt16](repeating: 0, count: weight.count)
+            for o in 0..<outChannels {
+                for ci in 0..<inChannels {
+                    for s in 0..<9 {
+                        w16[(o * 9 + s) * inChannels + ci] = Conv2d.bf16(weight[(o * inChannels + ci) * 9 + s])
+                    }
+                }
+            }
+            weightBF16 = w16
+        } else {
+            self.weight = weight
+            weightBF16 = nil
+        }
+    }
+
+    /// Whether a convolution of this shape runs bf16 products on this CPU when asked to.
+    public static func runsBF16(inChannels: Int, kernelSize: Int, padding: Int) -> Bool {
+        kernelSize == 3 && padding == 1 && inChannels % 2 == 0 && pe_isa_supported(PE_ISA_BF16_512) != 0
+    }
+
+    /// f32 → bf16, round to nearest even (the engine's rounding).
+    static func bf16(_ f: Float) -> UInt16 {
+        let u = f.bitPattern
+        if u & 0x7fff_ffff > 0x7f80_0000 { return UInt16(truncatingIfNeeded: (u >> 16) | 0x40) }
+        return UInt16(truncatingIfNeeded: (u &+ 0x7fff &+ ((u >> 16) & 1)) >> 16)
     }
 
     /// Reads `weight` [C_out, C_in, k, k] and `bias` [C_out] from `weights` (a scope such as `decoder.conv_in`).
-    public init(weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int) throws {
+    public init(weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
+                bf16: Bool = false) throws {
         let w = try weights.floats("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
         let b = try weights.floats("bias", shape: [outChannels])
         self.init(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
-                  kernelSize: kernelSize, padding: padding)
+                  kernelSize: kernelSize, padding: padding, bf16: bf16)
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -79,6 +117,11 @@ public struct Conv2d: Sendable {
         precondition(oh > 0 && ow > 0, "conv2d output would be empty")
         let plane = oh * ow
         precondition(out.count == outChannels * plane, "conv2d output size")
+        if let weightBF16 {
+            forwardBF16(x, height: height, width: width, input: input, weights: weightBF16, addingTo: &out,
+                        scratchFloats: scratchFloats)
+            return
+        }
         out.withUnsafeMutableBufferPointer { yp in
             if let bias {
                 for o in 0..<outChannels {
@@ -125,6 +168,36 @@ public struct Conv2d: Sendable {
                 }
             }
         }
+    }
+
+    /// The bf16 path (3×3, padding 1): `pe_conv3x3_image` writes each band of input rows (through
+    /// `input`) zero-padded in bf16 into reused scratch and adds conv + bias; a band holds about
+    /// `scratchFloats` values.
+    private func forwardBF16(
+        _ x: [Float], height: Int, width: Int, input: ConvInput, weights: [UInt16], addingTo out: inout [Float],
+        scratchFloats: Int
+    ) {
+        let iw = input.upsample2x ? 2 * width : width
+        let bandRows = max(1, scratchFloats / max(inChannels * (iw + 2), 1) - 2)
+        let ran = x.withUnsafeBufferPointer { xp in
+            weights.withUnsafeBufferPointer { wp in
+                out.withUnsafeMutableBufferPointer { yp in
+                    (bias ?? []).withUnsafeBufferPointer { bp in
+                        (input.scale ?? []).withUnsafeBufferPointer { sp in
+                            (input.shift ?? []).withUnsafeBufferPointer { hp in
+                                let source = pe_conv_input(
+                                    x: xp.baseAddress, cin: Int64(inChannels), h: Int64(height), w: Int64(width),
+                                    upsample2x: input.upsample2x ? 1 : 0, scale: input.scale == nil ? nil : sp.baseAddress,
+                                    shift: input.shift == nil ? nil : hp.baseAddress, silu: input.silu ? 1 : 0)
+                                return pe_conv3x3_image(source, wp.baseAddress, Int64(outChannels),
+                                                        bias == nil ? nil : bp.baseAddress, yp.baseAddress, 1, Int64(bandRows))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        precondition(ran >= 0, "conv2d: the bf16 convolution refused its arguments")
     }
 
     /// Lowers output rows [firstRow, firstRow + rows) into col[(ci·k + ky)·k + kx, (r − firstRow)·ow + ox]

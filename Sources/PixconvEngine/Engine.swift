@@ -42,6 +42,10 @@ public enum Engine {
     public static var kernelsUsed: [String: String] { state.withLock { $0.kernels } }
     public static func resetKernelRecord() { state.withLock { $0.kernels = [:] } }
 
+    /// Frees the scratch buffers the kernels keep for reuse (call between pipeline stages, so the
+    /// next stage's peak does not include the last one's buffers).
+    public static func releaseScratch() { pe_scratch_trim() }
+
     static func record(type: String, isa: pe_isa) {
         let name = String(cString: pe_isa_name(isa))
         state.withLock { $0.kernels[type] = name }

@@ -146,6 +146,7 @@ public final class PixArtPipeline {
 
         // Decode and post-process; the transformer's pages are no longer needed.
         components.transformer.releasePages()
+        Engine.releaseScratch()
         let decoder = try VAEDecoder(config: components.vaeConfig, weights: components.vae)
         var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW)
         timings.vaeDecode = lap()

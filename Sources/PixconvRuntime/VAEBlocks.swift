@@ -16,15 +16,15 @@ struct VAEResnetBlock2D {
     let shortcut: Conv2d?
 
     /// `weights`: a scope such as `decoder.up_blocks.2.resnets.0`.
-    init(weights: Weights, inChannels: Int, outChannels: Int, groups: Int, eps: Float = 1e-6) throws {
+    init(weights: Weights, inChannels: Int, outChannels: Int, groups: Int, eps: Float = 1e-6, bf16: Bool = false) throws {
         self.inChannels = inChannels
         self.outChannels = outChannels
         norm1 = try GroupNorm(weights: weights.scope("norm1"), groups: groups, channels: inChannels, eps: eps)
         conv1 = try Conv2d(weights: weights.scope("conv1"), inChannels: inChannels, outChannels: outChannels,
-                           kernelSize: 3, padding: 1)
+                           kernelSize: 3, padding: 1, bf16: bf16)
         norm2 = try GroupNorm(weights: weights.scope("norm2"), groups: groups, channels: outChannels, eps: eps)
         conv2 = try Conv2d(weights: weights.scope("conv2"), inChannels: outChannels, outChannels: outChannels,
-                           kernelSize: 3, padding: 1)
+                           kernelSize: 3, padding: 1, bf16: bf16)
         if inChannels != outChannels {
             shortcut = try Conv2d(weights: weights.scope("conv_shortcut"), inChannels: inChannels,
                                   outChannels: outChannels, kernelSize: 1, padding: 0)
@@ -62,10 +62,10 @@ struct VAEUpsample2D {
     let conv: Conv2d
 
     /// `weights`: a scope such as `decoder.up_blocks.0.upsamplers.0`.
-    init(weights: Weights, channels: Int) throws {
+    init(weights: Weights, channels: Int, bf16: Bool = false) throws {
         self.channels = channels
         conv = try Conv2d(weights: weights.scope("conv"), inChannels: channels, outChannels: channels,
-                          kernelSize: 3, padding: 1)
+                          kernelSize: 3, padding: 1, bf16: bf16)
     }
 
     /// x[C, H, W] → [C, 2H, 2W]; the upsampled tensor is read band by band, never stored.

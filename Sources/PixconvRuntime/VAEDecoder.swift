@@ -1,3 +1,4 @@
+import PixconvCore
 import PixconvReaders
 
 /// The decoder half of diffusers `AutoencoderKL` in f32: `autoencoder_kl.py::_decode` (post_quant_conv)
@@ -23,6 +24,18 @@ public final class VAEDecoder: Sendable {
     let normOut: GroupNorm
     let convOut: Conv2d
 
+    /// Whether the 3×3 convolutions run bf16 products (f32 sums). They follow the arithmetic of
+    /// the store, as the DiT's attention does: bf16 when the default arithmetic runs and the VAE
+    /// holds a weight stored in a reduced type (Q8_0, Q4_0 or BF16: the q8_0, q4_0 and bf16
+    /// stores), on a CPU with AVX512_BF16; f32 for f16 and f32 stores and under `--compute f32`.
+    public let runsBF16: Bool
+
+    static func runsBF16(_ weights: Weights) -> Bool {
+        guard Engine.compute == .native, Conv2d.runsBF16(inChannels: 2, kernelSize: 3, padding: 1) else { return false }
+        let reduced: Set<DType> = [.Q8_0, .Q4_0, .BF16]
+        return weights.source.tensors.contains { $0.name.hasPrefix(weights.prefix) && reduced.contains($0.dtype) }
+    }
+
     /// Largest output image, in pixels (8192²); activations then take up to C × 256 MiB.
     public static let maxPixels = 1 << 26
 
@@ -36,6 +49,8 @@ public final class VAEDecoder: Sendable {
     public init(config: VAEConfig, weights: Weights) throws {
         try config.validate()
         self.config = config
+        let bf16 = VAEDecoder.runsBF16(weights)
+        runsBF16 = bf16
         let channels = config.blockOutChannels
         let groups = config.normNumGroups
         let latent = config.latentChannels
@@ -46,10 +61,11 @@ public final class VAEDecoder: Sendable {
             : nil
         let top = channels[channels.count - 1]
         convIn = try Conv2d(weights: decoder.scope("conv_in"), inChannels: latent, outChannels: top,
-                            kernelSize: 3, padding: 1)
+                            kernelSize: 3, padding: 1, bf16: bf16)
         let mid = decoder.scope("mid_block")
         midResnets = try (0..<2).map {
-            try VAEResnetBlock2D(weights: mid.scope("resnets.\($0)"), inChannels: top, outChannels: top, groups: groups)
+            try VAEResnetBlock2D(weights: mid.scope("resnets.\($0)"), inChannels: top, outChannels: top, groups: groups,
+                                 bf16: bf16)
         }
         midAttention = config.midBlockAddAttention
             ? try VAEAttention(weights: mid.scope("attentions.0"), channels: top, groups: groups)
@@ -62,10 +78,10 @@ public final class VAEDecoder: Sendable {
             for j in 0...config.layersPerBlock {
                 resnets.append(try VAEResnetBlock2D(weights: scope.scope("resnets.\(j)"),
                                                     inChannels: j == 0 ? previous : out, outChannels: out,
-                                                    groups: groups))
+                                                    groups: groups, bf16: bf16))
             }
             let last = i == channels.count - 1
-            let upsampler = last ? nil : try VAEUpsample2D(weights: scope.scope("upsamplers.0"), channels: out)
+            let upsampler = last ? nil : try VAEUpsample2D(weights: scope.scope("upsamplers.0"), channels: out, bf16: bf16)
             blocks.append(VAEUpBlock(resnets: resnets, upsampler: upsampler))
             previous = out
         }
@@ -73,7 +89,7 @@ public final class VAEDecoder: Sendable {
         normOut = try GroupNorm(weights: decoder.scope("conv_norm_out"), groups: groups, channels: channels[0],
                                 eps: 1e-6)
         convOut = try Conv2d(weights: decoder.scope("conv_out"), inChannels: channels[0],
-                             outChannels: config.outChannels, kernelSize: 3, padding: 1)
+                             outChannels: config.outChannels, kernelSize: 3, padding: 1, bf16: bf16)
     }
 
     /// The decoder of a diffusers `vae/` component (its `config.json` and weights).

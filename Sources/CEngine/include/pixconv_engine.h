@@ -46,6 +46,8 @@ void pe_set_threads(int threads); /* ≤ 0: every core */
 int pe_threads(void);
 typedef void (*pe_task_fn)(void *ctx, int64_t part);
 void pe_pool_run(pe_task_fn fn, void *ctx, int64_t parts);
+/* Frees the engine's idle scratch buffers (kept for reuse between calls), e.g. between stages. */
+void pe_scratch_trim(void);
 
 /* ---- Linear: y[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N]) (+ y if accumulate) ----
  * W is the stored tensor, row n at its n-th row of K elements in its own type (GGUF order:
@@ -112,6 +114,47 @@ int pe_attention_bf16(pe_attention_args a);
 void pe_attention(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
 /* Plain loops, double accumulation, the whole score row at once (the reference). */
 void pe_attention_ref(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
+
+/* ---- 3×3 convolution (stride 1, padding 1), bf16 products summed in f32 ----
+ * The input is a band of rows + 2 input rows of w + 2 pixels, zero-padded, in bf16 with the
+ * channels in interleaved pairs: channel ci of band pixel i (row j, column k: i = j·(w + 2) + k)
+ * is xb[((ci / 2)·bps + i)·2 + ci % 2], bps ≥ pe_conv3x3_band_stride(rows, w).
+ * wk: bf16 weights [cout][9·cin], depth k = (ky·3 + kx)·cin + ci; y: output channel o, row r,
+ * column c at y[o·ycs + r·w + c], overwritten with conv + bias, or added to when accumulate.
+ * cin must be even. */
+typedef struct {
+    const uint16_t *xb;
+    int64_t bps, cin, rows, w;
+    const uint16_t *wk;
+    int64_t cout;
+    const float *bias;
+    float *y;
+    int64_t ycs;
+    int accumulate;
+} pe_conv3x3_args;
+/* Pixels per pair-plane of a band for `rows` output rows of width w (with slack for the last tile). */
+int64_t pe_conv3x3_band_stride(int64_t rows, int64_t w);
+/* The stored input of a convolution and the operation before it: x[cin][h][w], then nearest ×2
+ * upsampling (upsample2x), then v·scale[c] + shift[c] (scale non-NULL), then SiLU (silu). */
+typedef struct {
+    const float *x;
+    int64_t cin, h, w;
+    int upsample2x;
+    const float *scale, *shift;
+    int silu;
+} pe_conv_input;
+/* Writes the band for output rows r0 … r0 + rows − 1 (input coordinates after upsampling):
+ * input rows r0 − 1 … r0 + rows through the transform, rounded to bf16, zero outside the image.
+ * 0, or −1 for bad arguments. */
+int pe_conv3x3_fill(pe_conv_input in, int64_t r0, int64_t rows, uint16_t *xb, int64_t bps);
+/* PE_ISA_BF16_512, or −1 when the CPU lacks AVX512_BF16 or the arguments are bad. */
+int pe_conv3x3_bf16(pe_conv3x3_args a);
+/* Plain loops on the same band and weights, double accumulation (the reference). */
+int pe_conv3x3_ref(pe_conv3x3_args a);
+/* The whole convolution of `in` (output [cout][ih][iw], the size after any upsampling) band by
+ * band of band_rows output rows (≤ 0: bands of about 32 MiB), in reused scratch. */
+int pe_conv3x3_image(pe_conv_input in, const uint16_t *wk, int64_t cout, const float *bias, float *y, int accumulate,
+                     int64_t band_rows);
 
 /* ---- Elementwise passes (parallel over rows) ---- */
 /* y = LayerNorm(x) (no affine) · (1 + scale) + shift, per row; scale/shift (dim) per batch

@@ -1,0 +1,154 @@
+import CEngine
+import XCTest
+@testable import PixconvEngine
+
+/// The bf16 3×3 convolution (implicit matrix product on zero-padded bands) against plain
+/// double-precision convolutions of the same bf16-rounded inputs and weights, written here without
+/// the engine: on awkward sizes (widths and channel counts that fill no tile), through the VAE's
+/// input transforms (folded GroupNorm + SiLU, nearest ×2), in row bands of 1, 2, 3 rows and whole.
+final class ConvBF16Tests: XCTestCase {
+    /// Round to nearest even, as the tests define it (not the engine's code).
+    static func roundBF16(_ f: Float) -> Float {
+        let u = f.bitPattern
+        let lsb = (u >> 16) & 1
+        return Float(bitPattern: (u &+ 0x7fff &+ lsb) & 0xffff_0000)
+    }
+
+    /// y[o, r, c] = bias[o] + Σ x[ci, r+ky−1, c+kx−1] · w[o, ci, ky, kx] in Double, zero outside.
+    static func direct(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float], bias: [Float], cout: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: cout * h * w)
+        for o in 0..<cout {
+            for r in 0..<h {
+                for c in 0..<w {
+                    var acc = 0.0
+                    for ci in 0..<cin {
+                        for ky in 0..<3 {
+                            let iy = r + ky - 1
+                            guard iy >= 0 && iy < h else { continue }
+                            for kx in 0..<3 {
+                                let ix = c + kx - 1
+                                guard ix >= 0 && ix < w else { continue }
+                                acc += Double(x[(ci * h + iy) * w + ix]) * Double(weight[((o * cin + ci) * 3 + ky) * 3 + kx])
+                            }
+                        }
+                    }
+                    y[(o * h + r) * w + c] = Float(acc) + bias[o]
+                }
+            }
+        }
+        return y
+    }
+
+    func requireBF16() throws {
+        guard Conv2d.runsBF16(inChannels: 2, kernelSize: 3, padding: 1) else {
+            throw XCTSkip("bf16 convolution: this CPU lacks AVX512_BF16 (\(Engine.cpuFeatures)); the f32 path ran instead")
+        }
+    }
+
+    /// The C entry points against the C reference on the same band: pe_conv3x3_fill's band holds
+    /// the transformed input rounded to bf16 (checked value by value), and pe_conv3x3_bf16 equals
+    /// pe_conv3x3_ref on it, overwriting and accumulating.
+    func testEngineConvMatchesItsReference() throws {
+        try requireBF16()
+        let cases: [(cin: Int, cout: Int, rows: Int, w: Int)] = [(2, 1, 1, 1), (6, 5, 7, 9), (64, 70, 13, 37), (4, 13, 3, 40), (130, 7, 2, 33)]
+        var seed: UInt64 = 70
+        for c in cases {
+            seed += 3
+            let x = LinearTests.randoms(c.cin * c.rows * c.w, seed: seed, scale: 2)
+            let bps = Int(pe_conv3x3_band_stride(Int64(c.rows), Int64(c.w)))
+            var band = [UInt16](repeating: 0xffff, count: c.cin / 2 * bps * 2)
+            let filled = x.withUnsafeBufferPointer { xp in band.withUnsafeMutableBufferPointer { bp in
+                pe_conv3x3_fill(pe_conv_input(x: xp.baseAddress, cin: Int64(c.cin), h: Int64(c.rows), w: Int64(c.w),
+                                              upsample2x: 0, scale: nil, shift: nil, silu: 0),
+                                0, Int64(c.rows), bp.baseAddress, Int64(bps))
+            } }
+            XCTAssertEqual(filled, 0)
+            let w2 = c.w + 2
+            for ci in 0..<c.cin {
+                for j in 0..<(c.rows + 2) {
+                    for i in 0..<w2 {
+                        let inside = j >= 1 && j <= c.rows && i >= 1 && i <= c.w
+                        let expected = inside ? Self.roundBF16(x[(ci * c.rows + j - 1) * c.w + i - 1]) : 0
+                        let got = Float(bitPattern: UInt32(band[((ci / 2) * bps + j * w2 + i) * 2 + ci % 2]) << 16)
+                        if got != expected { XCTFail("\(c) band channel \(ci) row \(j) col \(i): \(got) ≠ \(expected)"); return }
+                    }
+                }
+            }
+            let wk = LinearTests.randoms(c.cout * 9 * c.cin, seed: seed + 1).map { Conv2d.bf16($0) }
+            let bias = LinearTests.randoms(c.cout, seed: seed + 2)
+            let start = LinearTests.randoms(c.cout * c.rows * c.w, seed: seed + 3)
+            for accumulate in [Int32(0), 1] {
+                var fast = start, ref = start
+                let ran = band.withUnsafeBufferPointer { xp in wk.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { bp in
+                    fast.withUnsafeMutableBufferPointer { fp in ref.withUnsafeMutableBufferPointer { rp -> (Int32, Int32) in
+                        var a = pe_conv3x3_args(xb: xp.baseAddress, bps: Int64(bps), cin: Int64(c.cin), rows: Int64(c.rows),
+                                                w: Int64(c.w), wk: wp.baseAddress, cout: Int64(c.cout), bias: bp.baseAddress,
+                                                y: fp.baseAddress, ycs: Int64(c.rows * c.w), accumulate: accumulate)
+                        let f = pe_conv3x3_bf16(a)
+                        a.y = rp.baseAddress
+                        return (f, pe_conv3x3_ref(a))
+                    } }
+                } } }
+                XCTAssertEqual(ran.0, Int32(PE_ISA_BF16_512.rawValue), "\(c)")
+                XCTAssertEqual(ran.1, Int32(PE_ISA_REF.rawValue), "\(c)")
+                let worst = zip(fast, ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 2e-5, "\(c) accumulate \(accumulate)")
+            }
+        }
+    }
+
+    /// Conv2d's bf16 path with each input transform and band size equals the direct convolution of
+    /// the materialised, bf16-rounded input with the bf16-rounded weights.
+    func testConv2dBF16MatchesDirectConvolution() throws {
+        try requireBF16()
+        let (cin, cout, h, w) = (6, 5, 9, 11)
+        let x = LinearTests.randoms(cin * h * w, seed: 91, scale: 3)
+        let weight = LinearTests.randoms(cout * cin * 9, seed: 92, scale: 0.3)
+        let bias = LinearTests.randoms(cout, seed: 93)
+        let scale = LinearTests.randoms(cin, seed: 94), shift = LinearTests.randoms(cin, seed: 95)
+        let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1, bf16: true)
+        XCTAssertNotNil(conv.weightBF16)
+        let roundedW = weight.map(Self.roundBF16)
+        let inputs: [(String, ConvInput, [Float], Int, Int)] = [
+            ("plain", .plain, x, h, w),
+            ("affine+silu", .affine(scale: scale, shift: shift, silu: true), (0..<x.count).map { i in
+                let v = x[i] * scale[i / (h * w)] + shift[i / (h * w)]
+                return v / (1 + expf(-v))
+            }, h, w),
+            ("upsample2x", .upsampled, (0..<(cin * 4 * h * w)).map { i in
+                let c = i / (4 * h * w), r = (i / (2 * w)) % (2 * h), col = i % (2 * w)
+                return x[(c * h + r / 2) * w + col / 2]
+            }, 2 * h, 2 * w),
+        ]
+        for (name, input, materialised, mh, mw) in inputs {
+            let expected = Self.direct(materialised.map(Self.roundBF16), cin: cin, h: mh, w: mw, weight: roundedW, bias: bias, cout: cout)
+            for rows in [1, 2, 3, 1000] {
+                let budget = cin * (rows + 2) * (mw + 2)
+                let y = conv.forward(x, height: h, width: w, input: input, scratchFloats: budget)
+                let worst = zip(y, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 2e-5, "\(name) band \(rows)")
+            }
+            // the bf16 rounding itself stays within bf16's precision of the f32 result
+            let f32 = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1)
+                .forward(x, height: h, width: w, input: input)
+            let y = conv.forward(x, height: h, width: w, input: input)
+            let scaleOfY = f32.map { abs($0) }.max() ?? 1
+            XCTAssertLessThanOrEqual(zip(y, f32).map { abs($0 - $1) }.max() ?? 0, 0.02 * scaleOfY, name)
+        }
+        // adding into an existing buffer (the residual)
+        var out = LinearTests.randoms(cout * h * w, seed: 96)
+        let before = out
+        conv.forward(x, height: h, width: w, addingTo: &out)
+        let plain = Self.direct(x.map(Self.roundBF16), cin: cin, h: h, w: w, weight: roundedW, bias: bias, cout: cout)
+        XCTAssertLessThanOrEqual(zip(out, zip(before, plain)).map { abs($0 - ($1.0 + $1.1)) }.max() ?? 0, 1e-4)
+    }
+
+    /// Shapes the bf16 path does not take (odd C_in, other kernels) keep f32.
+    func testOtherShapesStayF32() {
+        XCTAssertFalse(Conv2d.runsBF16(inChannels: 3, kernelSize: 3, padding: 1))
+        XCTAssertFalse(Conv2d.runsBF16(inChannels: 4, kernelSize: 1, padding: 0))
+        let conv = Conv2d(weight: [Float](repeating: 0.5, count: 2 * 3 * 9), bias: [0, 0], inChannels: 3, outChannels: 2,
+                          kernelSize: 3, padding: 1, bf16: true)
+        XCTAssertNil(conv.weightBF16)
+    }
+}
