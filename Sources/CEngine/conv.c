@@ -1,5 +1,5 @@
 /* 3×3 convolution (stride 1, padding 1) as an implicit matrix product, bf16 products summed in
- * f32 (vdpbf16ps), without an im2col matrix and without packing.
+ * f32 (vdpbf16ps) or f32 products (FMA), without an im2col matrix and without packing.
  *
  * The input band is stored zero-padded in bf16 with channels in interleaved pairs: pair-plane
  * cp holds, for every pixel of the (rows + 2) × (w + 2) padded band, the values of channels 2cp
@@ -9,7 +9,8 @@
  * v … v + 31 is 32 consecutive pixels of each pair-plane, starting at v + ky·(w + 2) + kx: one
  * 128-byte run read straight from the band. A task takes 4 × 32 consecutive virtual outputs and
  * passes every output channel's weights over them, 6 channels × 32 pixels at a time; outputs at
- * unused virtual columns are masked off when stored. */
+ * unused virtual columns are masked off when stored. The f32 variant stores one plane per
+ * channel (no pairs) and multiplies with FMA, 6 channels × 32 pixels as well. */
 #include "engine_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ int64_t pe_conv3x3_band_stride(int64_t rows, int64_t w) { return (rows + 2) * (w
 typedef struct {
     pe_conv_input in;
     int64_t r0, rows, bps, ih, iw;
-    uint16_t *band;
+    void *band;
+    int f32;
 } fill_job;
 
 /* One input row (after upsampling) of channel c through the transform, into row[0 … iw). */
@@ -55,10 +57,25 @@ PE_CLONES static void interleave_bf16(const float *a, const float *b, int64_t n,
     for (int64_t i = 0; i < n; i++) { out[2 * i] = pe_float_to_bf16(a[i]); out[2 * i + 1] = pe_float_to_bf16(b[i]); }
 }
 
+/* f32 band: one plane per channel. */
+static void fill_task_f32(void *ctx, int64_t c) {
+    const fill_job *j = ctx;
+    int64_t w2 = j->iw + 2;
+    float *plane = (float *)j->band + c * j->bps;
+    for (int64_t r = 0; r < j->rows + 2; r++) {
+        float *dst = plane + r * w2;
+        int64_t iy = j->r0 - 1 + r;
+        if (iy < 0 || iy >= j->ih) { memset(dst, 0, (size_t)w2 * 4); continue; }
+        dst[0] = dst[w2 - 1] = 0;
+        transformed_row(&j->in, c, iy, j->iw, dst + 1);
+    }
+    memset(plane + (j->rows + 2) * w2, 0, (size_t)(j->bps - (j->rows + 2) * w2) * 4);
+}
+
 static void fill_task(void *ctx, int64_t cp) {
     const fill_job *j = ctx;
     int64_t w2 = j->iw + 2;
-    uint16_t *plane = j->band + cp * j->bps * 2;
+    uint16_t *plane = (uint16_t *)j->band + cp * j->bps * 2;
     float *rows = must(pe_scratch_acquire((size_t)j->iw * 8));
     for (int64_t r = 0; r < j->rows + 2; r++) {
         uint16_t *dst = plane + r * w2 * 2;
@@ -73,20 +90,21 @@ static void fill_task(void *ctx, int64_t cp) {
     pe_scratch_release(rows);
 }
 
-int pe_conv3x3_fill(pe_conv_input in, int64_t r0, int64_t rows, uint16_t *band, int64_t bps) {
+int pe_conv3x3_fill(pe_conv_input in, int64_t r0, int64_t rows, void *band, int64_t bps, int f32) {
     int64_t ih = in.upsample2x ? 2 * in.h : in.h, iw = in.upsample2x ? 2 * in.w : in.w;
-    if (!in.x || !band || in.cin <= 0 || in.cin % 2 || in.h <= 0 || in.w <= 0 || rows <= 0 || r0 < 0 ||
+    if (!in.x || !band || in.cin <= 0 || (!f32 && in.cin % 2) || in.h <= 0 || in.w <= 0 || rows <= 0 || r0 < 0 ||
         r0 + rows > ih || bps < pe_conv3x3_band_stride(rows, iw))
         return -1;
-    fill_job j = {in, r0, rows, bps, ih, iw, band};
-    pe_pool_run(fill_task, &j, in.cin / 2);
+    fill_job j = {in, r0, rows, bps, ih, iw, band, f32};
+    if (f32) pe_pool_run(fill_task_f32, &j, in.cin);
+    else pe_pool_run(fill_task, &j, in.cin / 2);
     return 0;
 }
 
 /* ---- convolution ---- */
 
 static int bad(const pe_conv3x3_args *a) {
-    return !a->xb || !a->wk || !a->y || a->cin <= 0 || a->cin % 2 || a->cout <= 0 || a->rows <= 0 || a->w <= 0 ||
+    return !a->xb || !a->wk || !a->y || a->cin <= 0 || (!a->f32 && a->cin % 2) || a->cout <= 0 || a->rows <= 0 || a->w <= 0 ||
            a->bps < pe_conv3x3_band_stride(a->rows, a->w) || a->ycs < a->rows * a->w;
 }
 
@@ -99,12 +117,19 @@ static inline int64_t dest(const pe_conv3x3_args *a, int64_t v) {
 }
 
 static inline float band_value(const pe_conv3x3_args *a, int64_t pixel, int64_t ci) {
-    return pe_bf16_to_float(a->xb[((ci / 2) * a->bps + pixel) * 2 + ci % 2]);
+    if (a->f32) return ((const float *)a->xb)[ci * a->bps + pixel];
+    return pe_bf16_to_float(((const uint16_t *)a->xb)[((ci / 2) * a->bps + pixel) * 2 + ci % 2]);
+}
+
+/* Weight of output o, tap s, channel ci (depth order [cout][9][cin]). */
+static inline float weight_value(const pe_conv3x3_args *a, int64_t o, int64_t s, int64_t ci) {
+    int64_t i = (o * 9 + s) * a->cin + ci;
+    return a->f32 ? ((const float *)a->wk)[i] : pe_bf16_to_float(((const uint16_t *)a->wk)[i]);
 }
 
 int pe_conv3x3_ref(pe_conv3x3_args a) {
     if (bad(&a)) return -1;
-    int64_t K = 9 * a.cin, V = virtual_count(&a), w2 = a.w + 2;
+    int64_t V = virtual_count(&a), w2 = a.w + 2;
     for (int64_t o = 0; o < a.cout; o++)
         for (int64_t v = 0; v < V; v++) {
             int64_t d = dest(&a, v);
@@ -112,7 +137,7 @@ int pe_conv3x3_ref(pe_conv3x3_args a) {
             double acc = 0;
             for (int64_t s = 0; s < 9; s++)
                 for (int64_t ci = 0; ci < a.cin; ci++)
-                    acc += (double)band_value(&a, v + (s / 3) * w2 + s % 3, ci) * pe_bf16_to_float(a.wk[o * K + s * a.cin + ci]);
+                    acc += (double)band_value(&a, v + (s / 3) * w2 + s % 3, ci) * weight_value(&a, o, s, ci);
             float *y = a.y + o * a.ycs + d;
             float val = (float)acc + (a.bias ? a.bias[o] : 0.0f);
             *y = a.accumulate ? *y + val : val;
@@ -142,16 +167,19 @@ static void panel_runs(const pe_conv3x3_args *a, int64_t v0, runs *r) {
     }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+static void store_tile(const pe_conv3x3_args *a, const runs *rs, int64_t o0, int mr, __m512 acc[CONV_MR][2]);
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 static void conv_tile(const conv_job *j, int64_t v0, const runs *rs, int64_t o0, int mr) {
     const pe_conv3x3_args *a = &j->a;
     int64_t K = 9 * a->cin, half = a->cin / 2, w2 = a->w + 2;
     const uint16_t *wr[CONV_MR];
-    for (int r = 0; r < CONV_MR; r++) wr[r] = a->wk + (o0 + (r < mr ? r : mr - 1)) * K;
+    for (int r = 0; r < CONV_MR; r++) wr[r] = (const uint16_t *)a->wk + (o0 + (r < mr ? r : mr - 1)) * K;
     __m512 acc[CONV_MR][2];
     for (int r = 0; r < CONV_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int s = 0; s < 9; s++) {
-        const uint16_t *px = a->xb + (v0 + (s / 3) * w2 + s % 3) * 2;
+        const uint16_t *px = (const uint16_t *)a->xb + (v0 + (s / 3) * w2 + s % 3) * 2;
         int64_t k = (int64_t)s * a->cin;
         for (int64_t cp = 0; cp < half; cp++, k += 2, px += a->bps * 2) {
             __m512i x0 = _mm512_loadu_si512(px), x1 = _mm512_loadu_si512(px + 32);
@@ -164,6 +192,34 @@ static void conv_tile(const conv_job *j, int64_t v0, const runs *rs, int64_t o0,
             }
         }
     }
+    store_tile(a, rs, o0, mr, acc);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+static void conv_tile_f32(const conv_job *j, int64_t v0, const runs *rs, int64_t o0, int mr) {
+    const pe_conv3x3_args *a = &j->a;
+    int64_t K = 9 * a->cin, w2 = a->w + 2;
+    const float *wr[CONV_MR];
+    for (int r = 0; r < CONV_MR; r++) wr[r] = (const float *)a->wk + (o0 + (r < mr ? r : mr - 1)) * K;
+    __m512 acc[CONV_MR][2];
+    for (int r = 0; r < CONV_MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int s = 0; s < 9; s++) {
+        const float *px = (const float *)a->xb + v0 + (s / 3) * w2 + s % 3;
+        int64_t k = (int64_t)s * a->cin;
+        for (int64_t ci = 0; ci < a->cin; ci++, k++, px += a->bps) {
+            __m512 x0 = _mm512_loadu_ps(px), x1 = _mm512_loadu_ps(px + 16);
+            for (int r = 0; r < CONV_MR; r++) {
+                __m512 bw = _mm512_set1_ps(wr[r][k]);
+                acc[r][0] = _mm512_fmadd_ps(x0, bw, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(x1, bw, acc[r][1]);
+            }
+        }
+    }
+    store_tile(a, rs, o0, mr, acc);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+static void store_tile(const pe_conv3x3_args *a, const runs *rs, int64_t o0, int mr, __m512 acc[CONV_MR][2]) {
     for (int r = 0; r < mr; r++) {
         float *y = a->y + (o0 + r) * a->ycs;
         __m512 b = _mm512_set1_ps(a->bias ? a->bias[o0 + r] : 0.0f);
@@ -190,45 +246,52 @@ static void conv_task(void *ctx, int64_t task) {
     for (int p = 0; p < np; p++) panel_runs(&j->a, v0 + p * CONV_NR, &rs[p]);
     for (int64_t o0 = 0; o0 < j->a.cout; o0 += CONV_MR) {
         int mr = j->a.cout - o0 < CONV_MR ? (int)(j->a.cout - o0) : CONV_MR;
-        for (int p = 0; p < np; p++) conv_tile(j, v0 + p * CONV_NR, &rs[p], o0, mr);
+        for (int p = 0; p < np; p++) {
+            if (j->a.f32) conv_tile_f32(j, v0 + p * CONV_NR, &rs[p], o0, mr);
+            else conv_tile(j, v0 + p * CONV_NR, &rs[p], o0, mr);
+        }
     }
 }
 #endif
 
-int pe_conv3x3_bf16(pe_conv3x3_args a) {
-    if (bad(&a) || !pe_isa_supported(PE_ISA_BF16_512)) return -1;
+int pe_conv3x3_isa(int f32) {
+    return pe_isa_supported(f32 ? PE_ISA_F32_512 : PE_ISA_BF16_512) ? (f32 ? PE_ISA_F32_512 : PE_ISA_BF16_512) : -1;
+}
+
+int pe_conv3x3(pe_conv3x3_args a) {
+    int isa = pe_conv3x3_isa(a.f32);
+    if (bad(&a) || isa < 0) return -1;
 #if defined(__x86_64__)
     conv_job j = {a, virtual_count(&a)};
     pe_pool_run(conv_task, &j, (j.V + CONV_PANELS * CONV_NR - 1) / (CONV_PANELS * CONV_NR));
-    return PE_ISA_BF16_512;
+    return isa;
 #else
     return -1;
 #endif
 }
 
-int pe_conv3x3_image(pe_conv_input in, const uint16_t *wk, int64_t cout, const float *bias, float *y, int accumulate,
-                     int64_t band_rows) {
+int pe_conv3x3_image(pe_conv_input in, const void *wk, int f32, int64_t cout, const float *bias, float *y,
+                     int accumulate, int64_t band_rows) {
     int64_t ih = in.upsample2x ? 2 * in.h : in.h, iw = in.upsample2x ? 2 * in.w : in.w;
-    if (!in.x || !wk || !y || in.cin <= 0 || in.cin % 2 || in.h <= 0 || in.w <= 0 || cout <= 0) return -1;
-    if (!pe_isa_supported(PE_ISA_BF16_512)) return -1;
+    if (!in.x || !wk || !y || in.cin <= 0 || (!f32 && in.cin % 2) || in.h <= 0 || in.w <= 0 || cout <= 0) return -1;
+    if (pe_conv3x3_isa(f32) < 0) return -1;
     if (band_rows <= 0) { /* a band of about 32 MiB */
-        band_rows = ((int64_t)32 << 20) / (in.cin * (iw + 2) * 2) - 2;
+        band_rows = ((int64_t)32 << 20) / (in.cin * (iw + 2) * (f32 ? 4 : 2)) - 2;
         if (band_rows < 1) band_rows = 1;
     }
     if (band_rows > ih) band_rows = ih;
     int64_t bps = pe_conv3x3_band_stride(band_rows, iw);
     /* one size for every layer's band, so the scratch list keeps a single block for them */
-    size_t bytes = (size_t)(in.cin / 2) * bps * 4, common = ((size_t)33 << 20);
-    uint16_t *band = must(pe_scratch_acquire(bytes > common ? bytes : common));
+    size_t bytes = (size_t)in.cin * bps * (f32 ? 4 : 2), common = ((size_t)33 << 20);
+    void *band = must(pe_scratch_acquire(bytes > common ? bytes : common));
     int isa = -1;
     for (int64_t r0 = 0; r0 < ih; r0 += band_rows) {
         int64_t rows = ih - r0 < band_rows ? ih - r0 : band_rows;
-        pe_conv3x3_fill(in, r0, rows, band, bps);
-        pe_conv3x3_args a = {band, bps, in.cin, rows, iw, wk, cout, bias, y + r0 * iw, ih * iw, accumulate};
-        isa = pe_conv3x3_bf16(a);
+        pe_conv3x3_fill(in, r0, rows, band, bps, f32);
+        pe_conv3x3_args a = {band, bps, in.cin, rows, iw, wk, f32, cout, bias, y + r0 * iw, ih * iw, accumulate};
+        isa = pe_conv3x3(a);
         if (isa < 0) break;
     }
     pe_scratch_release(band);
     return isa;
 }
-

@@ -12,29 +12,35 @@ import Foundation
 /// so the VAE never stores the normalised or upsampled activation. `Conv2d.reference` is the plain
 /// direct convolution the tests compare it with.
 ///
-/// With `bf16` (3×3, padding 1, an even C_in, a CPU with AVX512_BF16), the products are bf16 and
-/// the sums f32, without im2col: each band of input rows is stored zero-padded and the engine's
-/// `pe_conv3x3_bf16` multiplies shifted views of it (an implicit matrix product).
+/// 3×3 convolutions with padding 1 on a CPU with AVX-512 skip im2col: each band of input rows is
+/// stored zero-padded (through the `ConvInput` transform) and the engine's `pe_conv3x3`
+/// multiplies shifted views of it (an implicit matrix product), in f32, or with `bf16` (an even
+/// C_in, AVX512_BF16) with bf16 products and f32 sums. `lowered: true` keeps im2col + sgemm (the
+/// path of other shapes and CPUs).
 public struct Conv2d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int
     public let padding: Int
-    /// [C_out, C_in, k, k], PyTorch layout; empty when the convolution runs bf16 (`weightBF16`
-    /// holds the weights then, and the f32 copy is not kept).
+    /// [C_out, C_in, k, k], PyTorch layout, for the im2col path; empty when the engine's 3×3
+    /// convolution runs (`engineWeights` holds the weights then, and this copy is not kept).
     public let weight: [Float]
     /// [C_out] or nil.
     public let bias: [Float]?
-    /// The weights rounded to bf16 in the engine's depth order [C_out][ky][kx][C_in], when the
-    /// convolution runs bf16 products; nil for f32.
-    public let weightBF16: [UInt16]?
+    /// The weights of the engine's 3×3 convolution, in its depth order [C_out][ky][kx][C_in].
+    public enum EngineWeights: Sendable {
+        case bf16([UInt16])
+        case f32([Float])
+    }
+    public let engineWeights: EngineWeights?
 
     /// Upper bound (in floats) on the im2col scratch matrix (64 MiB); at least one output row is always lowered.
     public static let scratchFloats = 1 << 24
 
-    /// `bf16`: run bf16 products where `Conv2d.runsBF16` allows it (f32 otherwise).
+    /// `bf16`: run bf16 products where `Conv2d.runsBF16` allows it (f32 otherwise); `lowered`:
+    /// im2col + sgemm even where the engine's 3×3 convolution could run.
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
-                bf16: Bool = false) {
+                bf16: Bool = false, lowered: Bool = false) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
         precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize)
         precondition(bias == nil || bias!.count == outChannels)
@@ -43,26 +49,35 @@ public struct Conv2d: Sendable {
         self.kernelSize = kernelSize
         self.padding = padding
         self.bias = bias
-        if bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
-            self.weight = []
-            var w16 = [UInt16](repeating: 0, count: weight.count)
+        func depthOrder<T>(_ convert: (Float) -> T, zero: T) -> [T] {
+            var w = [T](repeating: zero, count: weight.count)
             for o in 0..<outChannels {
                 for ci in 0..<inChannels {
-                    for s in 0..<9 {
-                        w16[(o * 9 + s) * inChannels + ci] = Conv2d.bf16(weight[(o * inChannels + ci) * 9 + s])
-                    }
+                    for s in 0..<9 { w[(o * 9 + s) * inChannels + ci] = convert(weight[(o * inChannels + ci) * 9 + s]) }
                 }
             }
-            weightBF16 = w16
+            return w
+        }
+        if !lowered && bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
+            self.weight = []
+            engineWeights = .bf16(depthOrder(Conv2d.bf16, zero: 0))
+        } else if !lowered && Conv2d.runsEngineF32(kernelSize: kernelSize, padding: padding) {
+            self.weight = []
+            engineWeights = .f32(depthOrder({ $0 }, zero: 0))
         } else {
             self.weight = weight
-            weightBF16 = nil
+            engineWeights = nil
         }
     }
 
     /// Whether a convolution of this shape runs bf16 products on this CPU when asked to.
     public static func runsBF16(inChannels: Int, kernelSize: Int, padding: Int) -> Bool {
-        kernelSize == 3 && padding == 1 && inChannels % 2 == 0 && pe_isa_supported(PE_ISA_BF16_512) != 0
+        kernelSize == 3 && padding == 1 && inChannels % 2 == 0 && pe_conv3x3_isa(0) >= 0
+    }
+
+    /// Whether a convolution of this shape runs the engine's f32 3×3 convolution on this CPU.
+    public static func runsEngineF32(kernelSize: Int, padding: Int) -> Bool {
+        kernelSize == 3 && padding == 1 && pe_conv3x3_isa(1) >= 0
     }
 
     /// f32 → bf16, round to nearest even (the engine's rounding).
@@ -117,9 +132,9 @@ public struct Conv2d: Sendable {
         precondition(oh > 0 && ow > 0, "conv2d output would be empty")
         let plane = oh * ow
         precondition(out.count == outChannels * plane, "conv2d output size")
-        if let weightBF16 {
-            forwardBF16(x, height: height, width: width, input: input, weights: weightBF16, addingTo: &out,
-                        scratchFloats: scratchFloats)
+        if let engineWeights {
+            forwardEngine(x, height: height, width: width, input: input, weights: engineWeights, addingTo: &out,
+                          scratchFloats: scratchFloats)
             return
         }
         out.withUnsafeMutableBufferPointer { yp in
@@ -170,17 +185,17 @@ public struct Conv2d: Sendable {
         }
     }
 
-    /// The bf16 path (3×3, padding 1): `pe_conv3x3_image` writes each band of input rows (through
-    /// `input`) zero-padded in bf16 into reused scratch and adds conv + bias; a band holds about
-    /// `scratchFloats` values.
-    private func forwardBF16(
-        _ x: [Float], height: Int, width: Int, input: ConvInput, weights: [UInt16], addingTo out: inout [Float],
+    /// The engine's 3×3 path: `pe_conv3x3_image` writes each band of input rows (through `input`)
+    /// zero-padded into reused scratch and adds conv + bias; a band holds about `scratchFloats`
+    /// values.
+    private func forwardEngine(
+        _ x: [Float], height: Int, width: Int, input: ConvInput, weights: EngineWeights, addingTo out: inout [Float],
         scratchFloats: Int
     ) {
         let iw = input.upsample2x ? 2 * width : width
         let bandRows = max(1, scratchFloats / max(inChannels * (iw + 2), 1) - 2)
-        let ran = x.withUnsafeBufferPointer { xp in
-            weights.withUnsafeBufferPointer { wp in
+        func run(_ wk: UnsafeRawPointer, f32: Bool) -> Int32 {
+            x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { yp in
                     (bias ?? []).withUnsafeBufferPointer { bp in
                         (input.scale ?? []).withUnsafeBufferPointer { sp in
@@ -189,7 +204,7 @@ public struct Conv2d: Sendable {
                                     x: xp.baseAddress, cin: Int64(inChannels), h: Int64(height), w: Int64(width),
                                     upsample2x: input.upsample2x ? 1 : 0, scale: input.scale == nil ? nil : sp.baseAddress,
                                     shift: input.shift == nil ? nil : hp.baseAddress, silu: input.silu ? 1 : 0)
-                                return pe_conv3x3_image(source, wp.baseAddress, Int64(outChannels),
+                                return pe_conv3x3_image(source, wk, f32 ? 1 : 0, Int64(outChannels),
                                                         bias == nil ? nil : bp.baseAddress, yp.baseAddress, 1, Int64(bandRows))
                             }
                         }
@@ -197,7 +212,12 @@ public struct Conv2d: Sendable {
                 }
             }
         }
-        precondition(ran >= 0, "conv2d: the bf16 convolution refused its arguments")
+        let ran: Int32
+        switch weights {
+        case .bf16(let w): ran = w.withUnsafeBytes { run($0.baseAddress!, f32: false) }
+        case .f32(let w): ran = w.withUnsafeBytes { run($0.baseAddress!, f32: true) }
+        }
+        precondition(ran >= 0, "conv2d: the engine's convolution refused its arguments")
     }
 
     /// Lowers output rows [firstRow, firstRow + rows) into col[(ci·k + ky)·k + kx, (r − firstRow)·ow + ox]

@@ -2,11 +2,11 @@ import CEngine
 import XCTest
 @testable import PixconvEngine
 
-/// The bf16 3×3 convolution (implicit matrix product on zero-padded bands) against plain
+/// The engine's 3×3 convolution (implicit matrix product on zero-padded bands, bf16 and f32) against plain
 /// double-precision convolutions of the same bf16-rounded inputs and weights, written here without
 /// the engine: on awkward sizes (widths and channel counts that fill no tile), through the VAE's
 /// input transforms (folded GroupNorm + SiLU, nearest ×2), in row bands of 1, 2, 3 rows and whole.
-final class ConvBF16Tests: XCTestCase {
+final class EngineConvTests: XCTestCase {
     /// Round to nearest even, as the tests define it (not the engine's code).
     static func roundBF16(_ f: Float) -> Float {
         let u = f.bitPattern
@@ -45,54 +45,97 @@ final class ConvBF16Tests: XCTestCase {
         }
     }
 
-    /// The C entry points against the C reference on the same band: pe_conv3x3_fill's band holds
-    /// the transformed input rounded to bf16 (checked value by value), and pe_conv3x3_bf16 equals
-    /// pe_conv3x3_ref on it, overwriting and accumulating.
+    /// The C entry points against the C reference on the same band, in bf16 and in f32:
+    /// pe_conv3x3_fill's band holds the input (rounded to bf16 for bf16) in its layout, zero
+    /// around it (checked value by value), and pe_conv3x3 equals pe_conv3x3_ref on it,
+    /// overwriting and accumulating.
     func testEngineConvMatchesItsReference() throws {
-        try requireBF16()
-        let cases: [(cin: Int, cout: Int, rows: Int, w: Int)] = [(2, 1, 1, 1), (6, 5, 7, 9), (64, 70, 13, 37), (4, 13, 3, 40), (130, 7, 2, 33)]
-        var seed: UInt64 = 70
-        for c in cases {
-            seed += 3
-            let x = LinearTests.randoms(c.cin * c.rows * c.w, seed: seed, scale: 2)
-            let bps = Int(pe_conv3x3_band_stride(Int64(c.rows), Int64(c.w)))
-            var band = [UInt16](repeating: 0xffff, count: c.cin / 2 * bps * 2)
-            let filled = x.withUnsafeBufferPointer { xp in band.withUnsafeMutableBufferPointer { bp in
-                pe_conv3x3_fill(pe_conv_input(x: xp.baseAddress, cin: Int64(c.cin), h: Int64(c.rows), w: Int64(c.w),
-                                              upsample2x: 0, scale: nil, shift: nil, silu: 0),
-                                0, Int64(c.rows), bp.baseAddress, Int64(bps))
-            } }
-            XCTAssertEqual(filled, 0)
-            let w2 = c.w + 2
-            for ci in 0..<c.cin {
-                for j in 0..<(c.rows + 2) {
-                    for i in 0..<w2 {
-                        let inside = j >= 1 && j <= c.rows && i >= 1 && i <= c.w
-                        let expected = inside ? Self.roundBF16(x[(ci * c.rows + j - 1) * c.w + i - 1]) : 0
-                        let got = Float(bitPattern: UInt32(band[((ci / 2) * bps + j * w2 + i) * 2 + ci % 2]) << 16)
-                        if got != expected { XCTFail("\(c) band channel \(ci) row \(j) col \(i): \(got) ≠ \(expected)"); return }
+        let cases: [(cin: Int, cout: Int, rows: Int, w: Int)] = [(2, 1, 1, 1), (6, 5, 7, 9), (64, 70, 13, 37), (4, 13, 3, 40), (130, 7, 2, 33), (3, 8, 5, 6)]
+        var ran = 0
+        for f32 in [false, true] {
+            guard pe_conv3x3_isa(f32 ? 1 : 0) >= 0 else {
+                print("EngineConvTests: pe_conv3x3 \(f32 ? "f32" : "bf16") not tested: this CPU lacks \(f32 ? "AVX-512" : "AVX512_BF16")")
+                continue
+            }
+            var seed: UInt64 = 70
+            for c in cases where f32 || c.cin % 2 == 0 {
+                seed += 3
+                let x = LinearTests.randoms(c.cin * c.rows * c.w, seed: seed, scale: 2)
+                let bps = Int(pe_conv3x3_band_stride(Int64(c.rows), Int64(c.w)))
+                var band = [UInt32](repeating: 0xffff_ffff, count: c.cin * bps)  // 4 bytes a value (f32) or a pair
+                let filled = x.withUnsafeBufferPointer { xp in band.withUnsafeMutableBytes { bp in
+                    pe_conv3x3_fill(pe_conv_input(x: xp.baseAddress, cin: Int64(c.cin), h: Int64(c.rows), w: Int64(c.w),
+                                                  upsample2x: 0, scale: nil, shift: nil, silu: 0),
+                                    0, Int64(c.rows), bp.baseAddress, Int64(bps), f32 ? 1 : 0)
+                } }
+                XCTAssertEqual(filled, 0)
+                let w2 = c.w + 2
+                func value(_ ci: Int, _ pixel: Int) -> Float {
+                    if f32 { return Float(bitPattern: band[ci * bps + pixel]) }
+                    let pair = band[(ci / 2) * bps + pixel]
+                    return Float(bitPattern: (ci % 2 == 0 ? pair & 0xffff : pair >> 16) << 16)
+                }
+                for ci in 0..<c.cin {
+                    for j in 0..<(c.rows + 2) {
+                        for i in 0..<w2 {
+                            let inside = j >= 1 && j <= c.rows && i >= 1 && i <= c.w
+                            let v = inside ? x[(ci * c.rows + j - 1) * c.w + i - 1] : 0
+                            let expected = f32 ? v : Self.roundBF16(v)
+                            if value(ci, j * w2 + i) != expected {
+                                XCTFail("\(c) f32 \(f32) band channel \(ci) row \(j) col \(i): \(value(ci, j * w2 + i)) ≠ \(expected)")
+                                return
+                            }
+                        }
                     }
                 }
+                let wf = LinearTests.randoms(c.cout * 9 * c.cin, seed: seed + 1)
+                let w16 = wf.map { Conv2d.bf16($0) }
+                let bias = LinearTests.randoms(c.cout, seed: seed + 2)
+                let start = LinearTests.randoms(c.cout * c.rows * c.w, seed: seed + 3)
+                for accumulate in [Int32(0), 1] {
+                    var fast = start, ref = start
+                    func conv(_ wk: UnsafeRawPointer) -> (Int32, Int32) {
+                        band.withUnsafeBytes { xp in bias.withUnsafeBufferPointer { bp in
+                            fast.withUnsafeMutableBufferPointer { fp in ref.withUnsafeMutableBufferPointer { rp in
+                                var a = pe_conv3x3_args(xb: xp.baseAddress, bps: Int64(bps), cin: Int64(c.cin), rows: Int64(c.rows),
+                                                        w: Int64(c.w), wk: wk, f32: f32 ? 1 : 0, cout: Int64(c.cout),
+                                                        bias: bp.baseAddress, y: fp.baseAddress, ycs: Int64(c.rows * c.w),
+                                                        accumulate: accumulate)
+                                let f = pe_conv3x3(a)
+                                a.y = rp.baseAddress
+                                return (f, pe_conv3x3_ref(a))
+                            } }
+                        } }
+                    }
+                    let isas = f32 ? wf.withUnsafeBytes { conv($0.baseAddress!) } : w16.withUnsafeBytes { conv($0.baseAddress!) }
+                    XCTAssertEqual(isas.0, Int32((f32 ? PE_ISA_F32_512 : PE_ISA_BF16_512).rawValue), "\(c)")
+                    XCTAssertEqual(isas.1, Int32(PE_ISA_REF.rawValue), "\(c)")
+                    let worst = zip(fast, ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst, 5e-5, "\(c) f32 \(f32) accumulate \(accumulate)")  // f32 sums of up to 1170 terms
+                    ran += 1
+                }
             }
-            let wk = LinearTests.randoms(c.cout * 9 * c.cin, seed: seed + 1).map { Conv2d.bf16($0) }
-            let bias = LinearTests.randoms(c.cout, seed: seed + 2)
-            let start = LinearTests.randoms(c.cout * c.rows * c.w, seed: seed + 3)
-            for accumulate in [Int32(0), 1] {
-                var fast = start, ref = start
-                let ran = band.withUnsafeBufferPointer { xp in wk.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { bp in
-                    fast.withUnsafeMutableBufferPointer { fp in ref.withUnsafeMutableBufferPointer { rp -> (Int32, Int32) in
-                        var a = pe_conv3x3_args(xb: xp.baseAddress, bps: Int64(bps), cin: Int64(c.cin), rows: Int64(c.rows),
-                                                w: Int64(c.w), wk: wp.baseAddress, cout: Int64(c.cout), bias: bp.baseAddress,
-                                                y: fp.baseAddress, ycs: Int64(c.rows * c.w), accumulate: accumulate)
-                        let f = pe_conv3x3_bf16(a)
-                        a.y = rp.baseAddress
-                        return (f, pe_conv3x3_ref(a))
-                    } }
-                } } }
-                XCTAssertEqual(ran.0, Int32(PE_ISA_BF16_512.rawValue), "\(c)")
-                XCTAssertEqual(ran.1, Int32(PE_ISA_REF.rawValue), "\(c)")
-                let worst = zip(fast, ref).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst, 2e-5, "\(c) accumulate \(accumulate)")
+        }
+        if ran == 0 { throw XCTSkip("pe_conv3x3: this CPU has neither AVX-512 nor AVX512_BF16 (\(Engine.cpuFeatures))") }
+    }
+
+    /// Conv2d's engine f32 path and its im2col path equal the direct convolution (no rounding).
+    func testConv2dF32PathsMatchDirectConvolution() throws {
+        let (cin, cout, h, w) = (5, 4, 8, 13)
+        let x = LinearTests.randoms(cin * h * w, seed: 81, scale: 3)
+        let weight = LinearTests.randoms(cout * cin * 9, seed: 82, scale: 0.3)
+        let bias = LinearTests.randoms(cout, seed: 83)
+        let expected = Self.direct(x, cin: cin, h: h, w: w, weight: weight, bias: bias, cout: cout)
+        for lowered in [false, true] {
+            let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1,
+                              lowered: lowered)
+            if !lowered && !Conv2d.runsEngineF32(kernelSize: 3, padding: 1) {
+                print("EngineConvTests: the engine's f32 3×3 convolution not tested: this CPU lacks AVX-512")
+            }
+            if lowered { XCTAssertNil(conv.engineWeights) }
+            for rows in [1, 3, 1000] {
+                let y = conv.forward(x, height: h, width: w, scratchFloats: lowered ? rows * cin * 9 * w : cin * (rows + 2) * (w + 2))
+                XCTAssertLessThanOrEqual(zip(y, expected).map { abs($0 - $1) }.max() ?? 0, 1e-4, "lowered \(lowered) band \(rows)")
             }
         }
     }
@@ -107,7 +150,7 @@ final class ConvBF16Tests: XCTestCase {
         let bias = LinearTests.randoms(cout, seed: 93)
         let scale = LinearTests.randoms(cin, seed: 94), shift = LinearTests.randoms(cin, seed: 95)
         let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1, bf16: true)
-        XCTAssertNotNil(conv.weightBF16)
+        if case .bf16 = conv.engineWeights {} else { XCTFail("bf16 weights expected") }
         let roundedW = weight.map(Self.roundBF16)
         let inputs: [(String, ConvInput, [Float], Int, Int)] = [
             ("plain", .plain, x, h, w),
@@ -149,6 +192,6 @@ final class ConvBF16Tests: XCTestCase {
         XCTAssertFalse(Conv2d.runsBF16(inChannels: 4, kernelSize: 1, padding: 0))
         let conv = Conv2d(weight: [Float](repeating: 0.5, count: 2 * 3 * 9), bias: [0, 0], inChannels: 3, outChannels: 2,
                           kernelSize: 3, padding: 1, bf16: true)
-        XCTAssertNil(conv.weightBF16)
+        if case .bf16 = conv.engineWeights { XCTFail("odd C_in must not run bf16") }
     }
 }

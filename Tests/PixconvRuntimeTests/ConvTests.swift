@@ -18,7 +18,7 @@ final class ConvTests: XCTestCase {
                               inChannels: 5, outChannels: 6, kernelSize: k, padding: p)
             let expected = try ops.vaeFloats(name + "_y")
             let fast = conv(x, height: 7, width: 9)
-            let reference = Conv2d.reference(x, height: 7, width: 9, weight: conv.weight, bias: conv.bias,
+            let reference = Conv2d.reference(x, height: 7, width: 9, weight: try ops.vaeFloats(name + "_w"), bias: conv.bias,
                                              inChannels: 5, outChannels: 6, kernelSize: k, padding: p)
             XCTAssertEqual(fast.count, expected.count, name)
             XCTAssertLessThanOrEqual(vaeMaxAbsDiff(fast, expected), 1e-5, name)
@@ -34,13 +34,17 @@ final class ConvTests: XCTestCase {
         for (k, p) in [(3, 1), (1, 0), (3, 2), (1, 1)] {
             let weight = (0..<cout * cin * k * k).map { _ in rng.nextFloat() - 0.5 }
             let bias = (0..<cout).map { _ in rng.nextFloat() }
-            let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
             let reference = Conv2d.reference(x, height: h, width: w, weight: weight, bias: bias,
                                              inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
             let ow = w + 2 * p - k + 1
-            for rows in [1, 2, 3, 1000] {
-                let y = conv.apply(x, height: h, width: w, scratchFloats: rows * cin * k * k * ow)
-                XCTAssertLessThanOrEqual(vaeMaxAbsDiff(y, reference), 1e-5, "k \(k) p \(p) band \(rows)")
+            for lowered in [true, false] {  // im2col + sgemm, and the engine's 3×3 path where it runs
+                let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: k,
+                                  padding: p, lowered: lowered)
+                for rows in [1, 2, 3, 1000] {
+                    let budget = conv.engineWeights == nil ? rows * cin * k * k * ow : cin * (rows + 2) * (w + 2)
+                    let y = conv.apply(x, height: h, width: w, scratchFloats: budget)
+                    XCTAssertLessThanOrEqual(vaeMaxAbsDiff(y, reference), 1e-5, "k \(k) p \(p) band \(rows) lowered \(lowered)")
+                }
             }
         }
     }
@@ -60,7 +64,9 @@ final class ConvTests: XCTestCase {
         for (k, p) in [(3, 1), (1, 0), (1, 2), (3, 0)] {
             let weight = (0..<cout * cin * k * k).map { _ in rng.nextFloat() - 0.5 }
             let bias = (0..<cout).map { _ in rng.nextFloat() }
-            let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
+            for lowered in [true, false] {
+            let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: k, padding: p,
+                              lowered: lowered)
             func reference(_ input: [Float], _ ih: Int, _ iw: Int) -> [Float] {
                 Conv2d.reference(input, height: ih, width: iw, weight: weight, bias: bias,
                                  inChannels: cin, outChannels: cout, kernelSize: k, padding: p)
@@ -68,7 +74,8 @@ final class ConvTests: XCTestCase {
             let expectNorm = reference(normalised, h, w)
             let expectUp = reference(upsampled, 2 * h, 2 * w)
             for band in [1, 2, 5, 1 << 20] {
-                let budget = band * cin * k * k * (2 * w + 2 * p - k + 1)
+                let budget = conv.engineWeights == nil ? band * cin * k * k * (2 * w + 2 * p - k + 1)
+                    : min(band, 1 << 10) * cin * (2 * w + 2) + 2 * cin * (2 * w + 2)
                 let y = conv.forward(x, height: h, width: w, input: .affine(scale: folded.scale, shift: folded.shift,
                                                                              silu: true), scratchFloats: budget)
                 XCTAssertLessThanOrEqual(vaeMaxAbsDiff(y, expectNorm), 1e-5, "norm k \(k) p \(p) band \(band)")
@@ -80,6 +87,7 @@ final class ConvTests: XCTestCase {
             conv.forward(x, height: h, width: w, input: .affine(scale: folded.scale, shift: folded.shift, silu: true),
                          addingTo: &sum)
             XCTAssertLessThanOrEqual(vaeMaxAbsDiff(sum, zip(start, expectNorm).map { $0 + $1 }), 1e-5, "add k \(k)")
+            }
         }
     }
 

@@ -32,6 +32,7 @@ typedef enum {
     PE_ISA_VNNI512 = 4,   /* int8 × int8: vpdpbusd on zmm */
     PE_ISA_BF16_512 = 5,  /* bf16 × bf16 → f32: vdpbf16ps on zmm */
     PE_ISA_SGEMM = 6,     /* f32: weights widened panel by panel (or used in place) into OpenBLAS sgemm */
+    PE_ISA_F32_512 = 7,   /* f32 × f32: FMA on zmm (the 3×3 convolution) */
 } pe_isa;
 /* 1 when the machine can run kernels of this level. */
 int pe_isa_supported(pe_isa isa);
@@ -115,24 +116,25 @@ void pe_attention(const float *q, const float *k, const float *v, float *o, pe_a
 /* Plain loops, double accumulation, the whole score row at once (the reference). */
 void pe_attention_ref(const float *q, const float *k, const float *v, float *o, pe_attention_args a);
 
-/* ---- 3×3 convolution (stride 1, padding 1), bf16 products summed in f32 ----
- * The input is a band of rows + 2 input rows of w + 2 pixels, zero-padded, in bf16 with the
- * channels in interleaved pairs: channel ci of band pixel i (row j, column k: i = j·(w + 2) + k)
- * is xb[((ci / 2)·bps + i)·2 + ci % 2], bps ≥ pe_conv3x3_band_stride(rows, w).
- * wk: bf16 weights [cout][9·cin], depth k = (ky·3 + kx)·cin + ci; y: output channel o, row r,
- * column c at y[o·ycs + r·w + c], overwritten with conv + bias, or added to when accumulate.
- * cin must be even. */
+/* ---- 3×3 convolution (stride 1, padding 1): bf16 products summed in f32, or f32 ----
+ * The input is a band of rows + 2 input rows of w + 2 pixels, zero-padded. bf16 (f32 = 0): the
+ * channels in interleaved pairs, channel ci of band pixel i (row j, column k: i = j·(w + 2) + k)
+ * at ((uint16_t *)xb)[((ci / 2)·bps + i)·2 + ci % 2]; f32: ((float *)xb)[ci·bps + i].
+ * bps ≥ pe_conv3x3_band_stride(rows, w). wk: weights (bf16, or f32 when f32) in depth order
+ * [cout][ky][kx][cin]; y: output channel o, row r, column c at y[o·ycs + r·w + c],
+ * overwritten with conv + bias, or added to when accumulate. bf16 needs an even cin. */
 typedef struct {
-    const uint16_t *xb;
+    const void *xb;
     int64_t bps, cin, rows, w;
-    const uint16_t *wk;
+    const void *wk;
+    int f32;
     int64_t cout;
     const float *bias;
     float *y;
     int64_t ycs;
     int accumulate;
 } pe_conv3x3_args;
-/* Pixels per pair-plane of a band for `rows` output rows of width w (with slack for the last tile). */
+/* Pixels per channel plane (pair-plane for bf16) of a band for `rows` output rows of width w. */
 int64_t pe_conv3x3_band_stride(int64_t rows, int64_t w);
 /* The stored input of a convolution and the operation before it: x[cin][h][w], then nearest ×2
  * upsampling (upsample2x), then v·scale[c] + shift[c] (scale non-NULL), then SiLU (silu). */
@@ -144,17 +146,19 @@ typedef struct {
     int silu;
 } pe_conv_input;
 /* Writes the band for output rows r0 … r0 + rows − 1 (input coordinates after upsampling):
- * input rows r0 − 1 … r0 + rows through the transform, rounded to bf16, zero outside the image.
- * 0, or −1 for bad arguments. */
-int pe_conv3x3_fill(pe_conv_input in, int64_t r0, int64_t rows, uint16_t *xb, int64_t bps);
-/* PE_ISA_BF16_512, or −1 when the CPU lacks AVX512_BF16 or the arguments are bad. */
-int pe_conv3x3_bf16(pe_conv3x3_args a);
+ * input rows r0 − 1 … r0 + rows through the transform (rounded to bf16 unless f32), zero
+ * outside the image. 0, or −1 for bad arguments. */
+int pe_conv3x3_fill(pe_conv_input in, int64_t r0, int64_t rows, void *xb, int64_t bps, int f32);
+/* The ISA pe_conv3x3 runs (PE_ISA_BF16_512 or PE_ISA_F32_512), or −1 when the CPU lacks it. */
+int pe_conv3x3_isa(int f32);
+/* The convolution of one band: its ISA, or −1 when unsupported or the arguments are bad. */
+int pe_conv3x3(pe_conv3x3_args a);
 /* Plain loops on the same band and weights, double accumulation (the reference). */
 int pe_conv3x3_ref(pe_conv3x3_args a);
 /* The whole convolution of `in` (output [cout][ih][iw], the size after any upsampling) band by
  * band of band_rows output rows (≤ 0: bands of about 32 MiB), in reused scratch. */
-int pe_conv3x3_image(pe_conv_input in, const uint16_t *wk, int64_t cout, const float *bias, float *y, int accumulate,
-                     int64_t band_rows);
+int pe_conv3x3_image(pe_conv_input in, const void *wk, int f32, int64_t cout, const float *bias, float *y,
+                     int accumulate, int64_t band_rows);
 
 /* ---- Elementwise passes (parallel over rows) ---- */
 /* y = LayerNorm(x) (no affine) · (1 + scale) + shift, per row; scale/shift (dim) per batch
