@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (issue 6, bad-inputs.md §7.6): files of a few KB that declare terabyte tensors or 2^62
+# Benchmark (issue 6; reliability property 6 of formats/hostile-inputs.md): files of a few KB that declare terabyte tensors or 2^62
 # counts must be rejected by `pixconv inspect` in < 100 ms with peak RSS < 64 MB.
 # Usage: bash scripts/bench_hostile.sh [--no-build]
 # Prints one row per file: size, exit status, median wall and CPU (user + sys) seconds and largest

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bad-inputs.md §7.7: pixconv inspect on the malicious pickle and zip corpus (cases 26–52) under
+# Reliability property 7 of formats/hostile-inputs.md: pixconv inspect on the malicious pickle and zip corpus (cases 26–52) under
 # strace: exactly one execve (pixconv itself), no socket/connect, nothing created, written,
 # renamed or removed, and no file opened but the input (shared libraries, /proc/self/maps and
 # /sys CPU lists aside).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What the reference readers do with pixconv's bad-input corpus (bad-inputs.md §6).
+"""What the reference readers do with pixconv's bad-input corpus (formats/hostile-inputs.md).
 
 1. Export the corpus (files + cases.tsv with pixconv's status and message):
      PIXCONV_CORPUS_OUT=/tmp/corpus swift test --skip-build --filter BadInputCorpusTests/testGoldenTable

@@ -151,7 +151,7 @@ def train_spiece(out_model: Path) -> None:
 
 
 def load_tokenizer(folder: Path, spiece: Path):
-    """Loads T5Tokenizer (transformers 5 pitfall, pixart-alpha.md §9) and checks it against sp."""
+    """Loads T5Tokenizer (transformers 5 pitfall, formats/pixart.md §5) and checks it against sp."""
     import sentencepiece as spm
     from transformers import T5Tokenizer
     tok = T5Tokenizer.from_pretrained(str(folder), extra_ids=0, legacy=True)
@@ -360,7 +360,7 @@ def st_index_expectation(path: Path) -> dict:
 
 def to_original(tr, seed: int) -> "OrderedDict[str, torch.Tensor]":
     """diffusers PixArtTransformer2DModel -> original PixArt (PixArt.py / PixArtMS.py) layout,
-    in the original module registration order (pixart-alpha.md §6.1/§6.2)."""
+    in the original module registration order (formats/pixart.md §1)."""
     sd = {k: v.detach().clone() for k, v in tr.state_dict().items()}
     cfg = tr.config
     g = torch.Generator("cpu").manual_seed(seed)

@@ -8,7 +8,7 @@ import PixconvCore
 /// spaces after the JSON so that 8 + N is a multiple of 8; then the data in the same sorted-name
 /// order. The reference orders data by dtype alignment first, so that every tensor is aligned to
 /// its element size; pixconv keeps name order (simpler to stream, and readers may not assume
-/// alignment anyway, see `formats.md` §4.1).
+/// alignment anyway, see `formats/safetensors.md`, "Writer").
 ///
 /// Usage: `init` with every tensor's info, `append` each tensor's bytes in `order`, `commit()`.
 public final class SafetensorsWriter {

@@ -35,7 +35,7 @@ public struct ZipRecord: @unchecked Sendable {  // immutable bytes; `owner` keep
 ///
 /// Follows APPNOTE.TXT 6.3 (end record, ZIP64 end record and locator, central directory, local
 /// headers) and Python's `zipfile._EndRecData`/`_RealGetContents` for archives with a prefix
-/// (offsets are shifted by the prefix length). Stricter than both, as `bad-inputs.md` §2.5 asks:
+/// (offsets are shifted by the prefix length). Stricter than both (`formats/torch.md`, "Zip rules"):
 /// no comment or trailing bytes, no second end record in a prefix, names checked, no duplicates, no overlapping entries, flags ⊆
 /// {0x8, 0x800}, methods stored/deflated, local and central names equal, counts consistent.
 public final class ZipArchive: @unchecked Sendable {  // immutable after init

@@ -1,7 +1,7 @@
 import Foundation
 import PixconvCore
 
-/// A reference bundle: a folder with `cases.json` and the expected images (`formats/reference-bundle.md`).
+/// A reference bundle: a folder with `cases.json` and the expected images (`formats/verify.md`, "Reference bundle").
 public struct ReferenceBundle: Sendable {
     public struct Case: Sendable, Equatable {
         public var name: String

@@ -76,7 +76,7 @@ public struct VAEConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// The sd-vae-ft-ema configuration used by every PixArt-α checkpoint (reference §5).
+    /// The sd-vae-ft-ema configuration used by every PixArt-α checkpoint (`formats/pixart.md` §4).
     public static let sdVAE = VAEConfig(
         upBlockTypes: Array(repeating: "UpDecoderBlock2D", count: 4), blockOutChannels: [128, 256, 512, 512],
         layersPerBlock: 2)

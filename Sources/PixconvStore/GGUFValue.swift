@@ -1,6 +1,6 @@
 import PixconvCore
 
-/// GGUF metadata value types (ggml `docs/gguf.md`, `enum gguf_type`).
+/// GGUF metadata value types (`formats/store.md` §1; ggml's `enum gguf_type`).
 public enum GGUFValueType: UInt32, Sendable, CaseIterable {
     case uint8 = 0, int8 = 1, uint16 = 2, int16 = 3, uint32 = 4, int32 = 5, float32 = 6, bool = 7
     case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12

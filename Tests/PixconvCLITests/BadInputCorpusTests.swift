@@ -2,11 +2,11 @@ import Foundation
 import PixconvCore
 import XCTest
 
-/// The bad-input corpus of `bad-inputs.md` §6 run through the real `pixconv` binary: every hostile
-/// file is refused with exit status 1 (never a signal, never a hang), with exactly one stderr line
-/// that names the file and the broken rule; files the plan calls valid are accepted. The golden
-/// table is `CorpusTable`; `formats/hostile-inputs.md` lists the same cases beside what torch 2.15
-/// and safetensors 0.8.0 do with them.
+/// The bad-input corpus run through the real `pixconv` binary: every hostile file is refused with
+/// exit status 1 (never a signal, never a hang), with exactly one stderr line that names the file
+/// and the broken rule; files the corpus marks valid are accepted. The golden table is
+/// `CorpusTable`; `formats/hostile-inputs.md` states the rules and lists the same cases beside
+/// what torch 2.15 and safetensors 0.8.0 do with them.
 ///
 /// Set `PIXCONV_CORPUS_OUT=<folder>` to also write every case file there (with `cases.tsv`), for
 /// `scripts/compare_bad_inputs.py`.
@@ -41,7 +41,7 @@ final class BadInputCorpusTests: XCTestCase {
     func testGoldenTable() throws {
         let cases = CorpusTable.all
         XCTAssertEqual(Set(cases.map(\.id)).count, cases.count, "case ids are unique")
-        // Every numbered single-file case of §6 is in the table (24, 25, 62–64 are below).
+        // Every numbered single-file case of the corpus is in the table (24, 25, 62–64 are below).
         XCTAssertEqual(Set(cases.map(\.number)), Set(1...61).subtracting([24, 25]))
         let export = ProcessInfo.processInfo.environment["PIXCONV_CORPUS_OUT"]
         var manifest = "number\tid\tfile\texpected\tpixconv_status\tpixconv_message\n"

@@ -2,7 +2,7 @@ import Foundation
 import PixconvCore
 import PixconvTestSupport
 
-// Byte builders for the bad-input corpus (`bad-inputs.md` §6), written from the format
+// Byte builders for the bad-input corpus (`formats/hostile-inputs.md`), written from the format
 // specifications, independent of pixconv's own writers: safetensors (8-byte length + JSON +
 // data), raw deflate and the torch zip layout. Zip archives (`TestZip`), pickle opcodes
 // (`TestPickle`), GGUF v3 (`TestGGUF`) and little-endian integers (`TestLE`) come from

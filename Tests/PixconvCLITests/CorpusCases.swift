@@ -2,16 +2,16 @@ import Foundation
 import PixconvCore
 import PixconvTestSupport
 
-/// One file of the bad-input corpus (`bad-inputs.md` §6) and what `pixconv inspect` must say.
+/// One file of the bad-input corpus (`formats/hostile-inputs.md`) and what `pixconv inspect` must say.
 struct CorpusCase {
     enum Expect: Equatable {
         /// Exit status 1, one stderr line naming the file and containing the fragment.
         case reject(String)
-        /// The file is valid (the plan says so); exit status 0.
+        /// The file is valid (the corpus says so); exit status 0.
         case accept
     }
 
-    /// The §6 number.
+    /// The case number (`formats/hostile-inputs.md`, "Numbering of the corpus").
     let number: Int
     /// `name/variant`, unique; also the file name stem.
     let id: String
@@ -30,7 +30,7 @@ struct CorpusCase {
     var fileName: String { id.replacingOccurrences(of: "/", with: "~") + "." + fileExtension }
 }
 
-/// The golden table: every single-file case of §6, by group. Folder cases (24, 25), the store
+/// The golden table: every single-file case of the corpus, by group. Folder cases (24, 25), the store
 /// bit flips (62) and filesystem cases (63, 64) live in `BadInputCorpusTests`.
 enum CorpusTable {
     static var all: [CorpusCase] { safetensors + pickle + zip + gguf }

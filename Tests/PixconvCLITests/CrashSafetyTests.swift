@@ -4,7 +4,8 @@ import PixconvImage
 import XCTest
 
 /// Crash-safe writes: a conversion killed at any point, a full disk, and two conversions racing
-/// for one target never leave a partial or damaged output (bad-inputs.md §4.2).
+/// for one target never leave a partial or damaged output (the write protocol and reliability
+/// properties of `formats/hostile-inputs.md`, "Writes: reliability properties").
 final class CrashSafetyTests: XCTestCase {
     private func store(_ dir: String, _ name: String) -> String { dir + "/" + name }
 
@@ -117,10 +118,11 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(truncate(path, off_t(bytes.count + smallBytes + bigBytes)), 0)
     }
 
-    /// bad-inputs.md case 64: another process truncates the input while it is converted. Whether
-    /// the lost bytes are read by pixconv itself (SIGBUS, q8_0 quantization) or handed to write(2)
-    /// (EFAULT, an f32 tensor copied as is), the result is exit status 1 and one line naming the
-    /// input file, with no output and no temporary file left.
+    /// Case 64 of the bad-input corpus (`formats/hostile-inputs.md`): another process truncates
+    /// the input while it is converted. Whether the lost bytes are read by pixconv itself (SIGBUS,
+    /// q8_0 quantization) or handed to write(2) (EFAULT, an f32 tensor copied as is), the result
+    /// is exit status 1 and one line naming the input file, with no output and no temporary file
+    /// left.
     func testInputTruncatedDuringConversionIsAnErrorAndLeavesNothing() throws {
         let dir = try CLI.temporaryDirectory()
         let q = "encoder.block.0.layer.0.SelfAttention.q.weight"

@@ -1,10 +1,10 @@
 import Foundation
 import XCTest
 
-/// bad-inputs.md §7.3: the system calls of a conversion, recorded with strace, come in the order
-/// that makes the output durable and atomic: open(temporary, O_EXCL) → fallocate → writes →
-/// fsync(temporary) → link/rename onto the target → fsync(folder); the target name itself is
-/// never opened for writing. Skipped where strace is missing or may not trace (containers
+/// Reliability property 3 of `formats/hostile-inputs.md`: the system calls of a conversion,
+/// recorded with strace, come in the order that makes the output durable and atomic:
+/// open(temporary, O_EXCL) → fallocate → writes → fsync(temporary) → link/rename onto the
+/// target → fsync(folder); the target name itself is never opened for writing. Skipped where strace is missing or may not trace (containers
 /// without ptrace); `scripts/deps.sh --test` installs it.
 final class DurabilityOrderTests: XCTestCase {
     /// One system call: the thread, the call's name, its argument text and its result.

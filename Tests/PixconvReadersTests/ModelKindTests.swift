@@ -5,7 +5,7 @@ import XCTest
 @testable import PixconvReaders
 
 /// Expected figures come from the configs that diffusers / transformers wrote next to the
-/// fixtures (tiny-pixart-*/…/config.json) and from pixart-alpha.md (full-size shapes).
+/// fixtures (tiny-pixart-*/…/config.json) and from `formats/pixart.md` §1 (full-size shapes).
 final class ModelKindTests: XCTestCase {
     func config(_ relative: String) throws -> JSONValue {
         try StrictJSON.parse(try DiffusersFiles.read(stFixture(relative), limit: 1 << 20))
@@ -110,7 +110,7 @@ final class ModelKindTests: XCTestCase {
         XCTAssertTrue(vae.hasEncoder && vae.hasDecoder)
     }
 
-    /// Full-size shapes from pixart-alpha.md §1.3 / §6.1 (PixArt-XL-2-1024-MS), original layout.
+    /// Full-size shapes from `formats/pixart.md` §1 (PixArt-XL-2-1024-MS), original layout.
     func testFullSizeOriginalShapes() {
         var infos: [TensorInfo] = []
         func add(_ name: String, _ shape: [Int]) {

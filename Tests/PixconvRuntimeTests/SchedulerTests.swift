@@ -56,7 +56,7 @@ final class SchedulerTests: XCTestCase {
                 }
             }
         }
-        // §3.2 of the reference, 20 steps
+        // formats/pixart.md §2, 20 steps
         let dpm20 = try DPMSolverMultistep(config: config, steps: 20)
         XCTAssertEqual(dpm20.timestepValues, [999, 949, 899, 849, 799, 749, 699, 649, 599, 549, 500, 450, 400, 350, 300,
                                               250, 200, 150, 100, 50])

@@ -61,7 +61,8 @@ final class T5EncoderTests: XCTestCase {
 
     func testConfigDecodesPipelineConfig() throws {
         let c = try Self.t5Config()
-        // fixtures-contract.md: d_model 32, d_kv 8, 4 heads, 2 layers, d_ff 64, gated-gelu, 32 buckets, 128, 1e-6
+        // fixtures/tiny-pixart-512/text_encoder/config.json: d_model 32, d_kv 8, 4 heads, 2 layers, d_ff 64,
+        // gated-gelu, 32 buckets, 128, 1e-6
         XCTAssertEqual(c, T5Config(dModel: 32, dKv: 8, numHeads: 4, numLayers: 2, dFf: 64, feedForwardProj: "gated-gelu",
                                    relativeAttentionNumBuckets: 32, relativeAttentionMaxDistance: 128,
                                    layerNormEpsilon: 1e-6, vocabSize: c.vocabSize))
@@ -105,7 +106,7 @@ final class T5EncoderTests: XCTestCase {
     }
 
     func testRelativePositionBuckets() {
-        // pixart-alpha.md §4.2 table for num_buckets 32, max_distance 128: n → bucket (d ≤ 0), +16 for d > 0
+        // formats/pixart.md §3 table for num_buckets 32, max_distance 128: n → bucket (d ≤ 0), +16 for d > 0
         func expected(_ n: Int) -> Int {
             switch n {
             case 0..<8: return n

@@ -112,7 +112,7 @@ final class TokenizerTests: XCTestCase {
             }
             XCTAssertEqual(p.type, expected, "type of piece \(i)")
         }
-        // fixtures-contract.md: unigram, pad 0, eos 1, unk 2, no bos, nmt_nfkc
+        // fixtures/README.md (tiny-pixart-*/tokenizer): unigram, pad 0, eos 1, unk 2, no bos, nmt_nfkc
         XCTAssertEqual(model.modelType, 1)
         XCTAssertEqual(model.trainerPadId, 0)
         XCTAssertEqual(model.trainerEosId, 1)

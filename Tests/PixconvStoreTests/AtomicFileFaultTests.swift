@@ -3,8 +3,8 @@ import PixconvCore
 import XCTest
 
 /// Fault injection into `AtomicFile`, the writer behind every file pixconv writes (stores,
-/// safetensors, PNGs): bad-inputs.md §7.2 — ENOSPC and EIO at the Nth write, short writes, EINTR,
-/// EIO from fsync, ENOSPC from preallocation. Whatever fails, the target is absent (or, when
+/// safetensors, PNGs): reliability property 2 of `formats/hostile-inputs.md` — ENOSPC and EIO at
+/// the Nth write, short writes, EINTR, EIO from fsync, ENOSPC from preallocation. Whatever fails, the target is absent (or, when
 /// replacing, byte-identical to the old one) and no temporary file is left.
 final class AtomicFileFaultTests: XCTestCase {
     /// Counts calls and fails the chosen ones; thread-safe because the closures are `@Sendable`.

@@ -1,4 +1,4 @@
-/// GGUF v3 bytes written field by field (`ggml/docs/gguf.md`), valid or not, independent of
+/// GGUF v3 bytes written field by field (`formats/store.md` §1), valid or not, independent of
 /// pixconv's `GGUFWriter`. Every count, length, type and offset is whatever the caller writes.
 public struct TestGGUF {
     /// The bytes written so far.
