@@ -92,7 +92,7 @@ static void widen_row_fast(pe_wtype t, const void *row, int64_t K, float *out) {
 
 /* ---- activations ---- */
 
-PE_CLONES void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d) {
+PE_CLONES void pe_quantize_row_q8_ref(const float *x, int64_t K, int8_t *q, float *d) {
     for (int64_t b = 0; b < K / 32; b++) {
         const float *v = x + b * 32;
         float part[16] = {0}; /* lane maxima: vectorises without reassociation */
@@ -105,6 +105,38 @@ PE_CLONES void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d
         d[b] = s;
         for (int j = 0; j < 32; j++) q[b * 32 + j] = (int8_t)nearbyintf(v[j] * id);
     }
+}
+
+#if defined(__x86_64__)
+/* The same operations with AVX-512: lane maxima of |v| over the two halves, the same scalar
+ * scale, v · id rounded half to even (the default MXCSR mode) and narrowed. The compiler does
+ * not vectorise the scalar version's rounding and narrowing, which made it ~10 % of a step. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+static void quantize_row_q8_avx512(const float *x, int64_t K, int8_t *q, float *d) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *v = x + b * 32;
+        __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+        __m512 m = _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1));
+        float part[16], amax = 0;
+        _mm512_storeu_ps(part, m);
+        for (int l = 0; l < 16; l++) amax = part[l] > amax ? part[l] : amax;
+        float s = amax / 127.0f;
+        float id = s != 0 ? 1.0f / s : 0.0f;
+        d[b] = s;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+        _mm_storeu_si128((__m128i *)(q + b * 32), _mm512_cvtsepi32_epi8(i0));
+        _mm_storeu_si128((__m128i *)(q + b * 32 + 16), _mm512_cvtsepi32_epi8(i1));
+    }
+}
+#endif
+
+void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d) {
+#if defined(__x86_64__)
+    if (pe_isa_supported(PE_ISA_F32_512)) { quantize_row_q8_avx512(x, K, q, d); return; }
+#endif
+    pe_quantize_row_q8_ref(x, K, q, d);
 }
 
 typedef struct {

@@ -114,3 +114,22 @@ struct UnsafeSendable<T>: @unchecked Sendable {  // the parts write disjoint ele
     let pointer: UnsafeMutablePointer<T>
     init(_ p: UnsafeMutablePointer<T>) { pointer = p }
 }
+
+/// The activation rounding to int8 blocks: the AVX-512 version that pe_quantize_row_q8 runs
+/// equals the plain loops byte for byte, including halfway cases and zero blocks.
+final class QuantizeRowTests: XCTestCase {
+    func testFastRoundingEqualsPlainLoops() throws {
+        let K = 32 * 40
+        var x = LinearTests.randoms(K, seed: 5, scale: 3)
+        for b in 0..<8 { for j in 0..<32 { x[b * 32 + j] = Float(j - 16) * 0.5 + (j == 3 ? 127 : 0) } }  // ties after scaling
+        for j in 0..<32 { x[8 * 32 + j] = 0 }  // a zero block
+        for j in 0..<32 { x[9 * 32 + j] = Float(j % 3 - 1) * 1e-30 }  // tiny values
+        var q1 = [Int8](repeating: 0, count: K), q2 = q1
+        var d1 = [Float](repeating: 0, count: K / 32), d2 = d1
+        pe_quantize_row_q8(x, Int64(K), &q1, &d1)
+        pe_quantize_row_q8_ref(x, Int64(K), &q2, &d2)
+        XCTAssertEqual(q1, q2)
+        XCTAssertEqual(d1, d2)
+        if pe_isa_supported(PE_ISA_F32_512) == 0 { print("QuantizeRowTests: no AVX-512 here; both calls ran the plain loops") }
+    }
+}

@@ -92,6 +92,9 @@ int pe_linear_ref(const float *x, int64_t ldx, int64_t M, int64_t K,
 
 /* Activation rounding to int8 blocks of 32: d = max|x| / 127, q = round-half-even(x / d). */
 void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d);
+/* The same in plain loops (pe_quantize_row_q8 runs an AVX-512 version where it can; tests
+ * require the two to agree byte for byte). */
+void pe_quantize_row_q8_ref(const float *x, int64_t K, int8_t *q, float *d);
 
 /* ---- Attention ----
  * o = softmax(scale · q·kᵀ + key_bias + bias)·v per batch and head, online softmax over key
