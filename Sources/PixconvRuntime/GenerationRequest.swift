@@ -13,6 +13,11 @@ public struct GenerationRequest: Sendable {
     public var count: Int = 1
     /// Snap the size to the nearest trained aspect-ratio bin, then resize back (diffusers' default).
     public var useResolutionBinning: Bool = false
+    /// Decode with diffusers' VAE tiling (`enable_tiling()`): true, false, or nil to tile only when
+    /// the untiled decode would need more than `memoryBudget` bytes.
+    public var vaeTiling: Bool? = nil
+    /// Bytes the VAE decode may take; nil → three quarters of the memory available when it starts.
+    public var memoryBudget: Int? = nil
 
     public init(prompt: String) { self.prompt = prompt }
 }

@@ -14,6 +14,8 @@ public final class PixArtPipeline {
         public var textEncoder: Double = 0
         public var steps: [Double] = []
         public var vaeDecode: Double = 0
+        /// Whether the VAE decoded in tiles.
+        public var vaeTiled = false
     }
     public private(set) var timings = Timings()
 
@@ -148,7 +150,10 @@ public final class PixArtPipeline {
         components.transformer.releasePages()
         Engine.releaseScratch()
         let decoder = try VAEDecoder(config: components.vaeConfig, weights: components.vae)
-        var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW)
+        let tiled = request.vaeTiling
+            ?? (decoder.decodeBytes(height: latentH, width: latentW) > (request.memoryBudget ?? PixArtPipeline.availableMemory() / 4 * 3))
+        timings.vaeTiled = tiled && decoder.tiling.applies(height: latentH, width: latentW)
+        var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW, tiled: tiled)
         timings.vaeDecode = lap()
         var outSize = (height: latentH * factor, width: latentW * factor)
         if request.useResolutionBinning, (outSize.height, outSize.width) != (requested.height, requested.width) {
@@ -164,5 +169,17 @@ public final class PixArtPipeline {
                                                                     width: outSize.width),
                                   seed: request.seed &+ UInt64(i))
         }
+    }
+
+    /// Memory available to this process now: Linux's MemAvailable (/proc/meminfo), else the
+    /// physical memory.
+    public static func availableMemory() -> Int {
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+                let fields = line.split(separator: " ")
+                if fields.count >= 2, let kb = Int(fields[1]) { return kb * 1024 }
+            }
+        }
+        return Int(clamping: ProcessInfo.processInfo.physicalMemory)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// Configuration of a diffusers `AutoencoderKL` (its `vae/config.json`); only the decoder side is used.
 ///
 /// Matches diffusers `models/autoencoders/autoencoder_kl.py::AutoencoderKL.__init__` defaults. Keys this
-/// runtime does not need (`down_block_types`, `sample_size`, `force_upcast`, `latents_mean`, …) are ignored;
+/// runtime does not need (`down_block_types`, `force_upcast`, `latents_mean`, …) are ignored;
 /// so is `shift_factor`, which the PixArt-α pipeline never applies (it is null in its VAE).
 public struct VAEConfig: Codable, Sendable, Equatable {
     public var inChannels: Int
@@ -17,6 +17,8 @@ public struct VAEConfig: Codable, Sendable, Equatable {
     public var scalingFactor: Float
     public var usePostQuantConv: Bool
     public var midBlockAddAttention: Bool
+    /// `sample_size` (its first entry when a list): the tile size of diffusers' tiled decoding.
+    public var sampleSize: Int
 
     enum CodingKeys: String, CodingKey {
         case inChannels = "in_channels"
@@ -30,13 +32,14 @@ public struct VAEConfig: Codable, Sendable, Equatable {
         case scalingFactor = "scaling_factor"
         case usePostQuantConv = "use_post_quant_conv"
         case midBlockAddAttention = "mid_block_add_attention"
+        case sampleSize = "sample_size"
     }
 
     public init(
         inChannels: Int = 3, outChannels: Int = 3, upBlockTypes: [String] = ["UpDecoderBlock2D"],
         blockOutChannels: [Int] = [64], layersPerBlock: Int = 1, actFn: String = "silu",
         latentChannels: Int = 4, normNumGroups: Int = 32, scalingFactor: Float = 0.18215,
-        usePostQuantConv: Bool = true, midBlockAddAttention: Bool = true
+        usePostQuantConv: Bool = true, midBlockAddAttention: Bool = true, sampleSize: Int = 32
     ) {
         self.inChannels = inChannels
         self.outChannels = outChannels
@@ -49,6 +52,7 @@ public struct VAEConfig: Codable, Sendable, Equatable {
         self.scalingFactor = scalingFactor
         self.usePostQuantConv = usePostQuantConv
         self.midBlockAddAttention = midBlockAddAttention
+        self.sampleSize = sampleSize
     }
 
     public init(from decoder: Decoder) throws {
@@ -65,6 +69,11 @@ public struct VAEConfig: Codable, Sendable, Equatable {
         scalingFactor = try c.decodeIfPresent(Float.self, forKey: .scalingFactor) ?? d.scalingFactor
         usePostQuantConv = try c.decodeIfPresent(Bool.self, forKey: .usePostQuantConv) ?? d.usePostQuantConv
         midBlockAddAttention = try c.decodeIfPresent(Bool.self, forKey: .midBlockAddAttention) ?? d.midBlockAddAttention
+        if let list = try? c.decodeIfPresent([Int].self, forKey: .sampleSize), let first = list.first {
+            sampleSize = first
+        } else {
+            sampleSize = try c.decodeIfPresent(Int.self, forKey: .sampleSize) ?? d.sampleSize
+        }
     }
 
     /// Parses a `vae/config.json`; `file` names it in errors.
@@ -79,7 +88,7 @@ public struct VAEConfig: Codable, Sendable, Equatable {
     /// The sd-vae-ft-ema configuration used by every PixArt-α checkpoint (`formats/pixart.md` §4).
     public static let sdVAE = VAEConfig(
         upBlockTypes: Array(repeating: "UpDecoderBlock2D", count: 4), blockOutChannels: [128, 256, 512, 512],
-        layersPerBlock: 2)
+        layersPerBlock: 2, sampleSize: 512)
 
     /// Pixels per latent cell along each axis: 2^(len(block_out_channels) − 1), as the pipelines compute it.
     public var vaeScaleFactor: Int { 1 << max(blockOutChannels.count - 1, 0) }
@@ -104,5 +113,6 @@ public struct VAEConfig: Codable, Sendable, Equatable {
             throw bad("latent_channels and out_channels must be positive")
         }
         guard scalingFactor.isFinite, scalingFactor != 0 else { throw bad("scaling_factor must be finite and non-zero") }
+        guard (1...1 << 16).contains(sampleSize) else { throw bad("sample_size \(sampleSize) out of range") }
     }
 }

@@ -61,6 +61,13 @@ struct Generate: ParsableCommand {
     @Flag(name: .customLong("resolution-binning"), help: "Snap the size to the nearest trained aspect ratio, then resize back (diffusers' default).")
     var resolutionBinning = false
 
+    @Flag(name: .customLong("vae-tiling"), inversion: .prefixedNo,
+          help: "Decode in diffusers' VAE tiles (enable_tiling()), or never; default: only when the untiled decode would exceed --memory-budget.")
+    var vaeTiling: Bool?
+
+    @Option(name: .customLong("memory-budget"), help: "MiB the VAE decode may take before it tiles (default: three quarters of the available memory).")
+    var memoryBudget: Int?
+
     @Option(name: .shortAndLong, help: "Output PNG path.")
     var output: String
 
@@ -79,6 +86,7 @@ struct Generate: ParsableCommand {
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one --model") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        if let m = memoryBudget, m < 1 || m > 1 << 30 { throw ValidationError("--memory-budget must be between 1 and 2^30 MiB") }
         guard count >= 1, count <= 64 else { throw ValidationError("--count must be between 1 and 64") }
         guard ["dpm++2m", "ddim", "euler"].contains(scheduler) else {
             throw ValidationError("unknown --scheduler '\(scheduler)': use dpm++2m, ddim or euler")
@@ -107,6 +115,7 @@ struct Generate: ParsableCommand {
         var loadSeconds: Double
         var textEncoderSeconds: Double
         var vaeSeconds: Double
+        var vaeTiled: Bool
         var peakRSSMB: Double
         var threads: Int
         var compute: String
@@ -117,6 +126,7 @@ struct Generate: ParsableCommand {
             case images, seconds, threads, compute, kernels, cpu
             case stepSeconds = "step_seconds", loadSeconds = "load_seconds"
             case textEncoderSeconds = "text_encoder_seconds", vaeSeconds = "vae_seconds", peakRSSMB = "peak_rss_mb"
+            case vaeTiled = "vae_tiled"
         }
     }
 
@@ -138,6 +148,8 @@ struct Generate: ParsableCommand {
         request.scheduler = scheduler
         request.count = count
         request.useResolutionBinning = resolutionBinning
+        request.vaeTiling = vaeTiling
+        request.memoryBudget = memoryBudget.map { $0 << 20 }
 
         let bar = ProgressBar(label: "denoising", total: steps, enabled: !json && isatty(2) == 1)
         var stepTimes: [Double] = []
@@ -169,7 +181,7 @@ struct Generate: ParsableCommand {
         let t = pipeline.timings
         let summary = Summary(images: written, seconds: Date().timeIntervalSince(start), stepSeconds: t.steps,
                               loadSeconds: loaded.timeIntervalSince(start), textEncoderSeconds: t.textEncoder,
-                              vaeSeconds: t.vaeDecode, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
+                              vaeSeconds: t.vaeDecode, vaeTiled: t.vaeTiled, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
                               compute: Engine.compute.rawValue, kernels: Engine.kernelsUsed, cpu: Engine.cpuFeatures)
         if verbose {
             let kernels = summary.kernels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
