@@ -2,8 +2,11 @@ import CEngine
 import Dispatch
 import Foundation
 
-/// PyTorch `nn.Conv2d` with stride 1, dilation 1, one group, a square kernel and zero padding, on one
-/// image at a time: x[C_in, H, W] → y[C_out, H + 2p − k + 1, W + 2p − k + 1].
+/// PyTorch `nn.Conv2d` with dilation 1, one group, a square kernel and zero padding, on one image at
+/// a time: x[C_in, H, W] → y[C_out, (H + p + p' − k)/s + 1, (W + p + p' − k)/s + 1], with `padding`
+/// p before the first row and column, `paddingEnd` p' (default p) after the last ones and `stride` s
+/// (default 1). Stride 2 with p = 0, p' = 1 is diffusers' `Downsample2D` (`F.pad(x, (0, 1, 0, 1))`
+/// then a stride-2 convolution without padding).
 ///
 /// The fast path lowers the convolution to one matrix product per band of output rows (im2col, then
 /// `Kernels.gemm`), so the scratch matrix stays near `scratchFloats` floats even at 1024² pixels;
@@ -16,12 +19,17 @@ import Foundation
 /// stored zero-padded (through the `ConvInput` transform) and the engine's `pe_conv3x3`
 /// multiplies shifted views of it (an implicit matrix product), in f32, or with `bf16` (an even
 /// C_in, AVX512_BF16) with bf16 products and f32 sums. `lowered: true` keeps im2col + sgemm (the
-/// path of other shapes and CPUs).
+/// path of other shapes and CPUs). Strides other than 1 and asymmetric padding always run im2col +
+/// sgemm.
 public struct Conv2d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int
+    /// Zero rows and columns before the image (top and left).
     public let padding: Int
+    /// Zero rows and columns after the image (bottom and right); `padding` unless given.
+    public let paddingEnd: Int
+    public let stride: Int
     /// [C_out, C_in, k, k], PyTorch layout, for the im2col path; empty when the engine's 3×3
     /// convolution runs (`engineWeights` holds the weights then, and this copy is not kept).
     public let weight: [Float]
@@ -38,17 +46,22 @@ public struct Conv2d: Sendable {
     public static let scratchFloats = 1 << 24
 
     /// `bf16`: run bf16 products where `Conv2d.runsBF16` allows it (f32 otherwise); `lowered`:
-    /// im2col + sgemm even where the engine's 3×3 convolution could run.
+    /// im2col + sgemm even where the engine's 3×3 convolution could run; a `stride` other than 1 or a
+    /// `paddingEnd` (default: `padding`) other than `padding` always runs im2col + sgemm.
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
-                bf16: Bool = false, lowered: Bool = false) {
-        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0)
+                bf16: Bool = false, lowered: Bool = false, stride: Int = 1, paddingEnd: Int? = nil) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0 && stride > 0)
+        precondition((paddingEnd ?? padding) >= 0)
         precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize)
         precondition(bias == nil || bias!.count == outChannels)
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
         self.padding = padding
+        self.paddingEnd = paddingEnd ?? padding
+        self.stride = stride
         self.bias = bias
+        let plain = stride == 1 && self.paddingEnd == padding
         func depthOrder<T>(_ convert: (Float) -> T, zero: T) -> [T] {
             var w = [T](repeating: zero, count: weight.count)
             for o in 0..<outChannels {
@@ -58,10 +71,10 @@ public struct Conv2d: Sendable {
             }
             return w
         }
-        if !lowered && bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
+        if plain && !lowered && bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
             self.weight = []
             engineWeights = .bf16(depthOrder(Conv2d.bf16, zero: 0))
-        } else if !lowered && Conv2d.runsEngineF32(kernelSize: kernelSize, padding: padding) {
+        } else if plain && !lowered && Conv2d.runsEngineF32(kernelSize: kernelSize, padding: padding) {
             self.weight = []
             engineWeights = .f32(depthOrder({ $0 }, zero: 0))
         } else {
@@ -89,15 +102,21 @@ public struct Conv2d: Sendable {
 
     /// Reads `weight` [C_out, C_in, k, k] and `bias` [C_out] from `weights` (a scope such as `decoder.conv_in`).
     public init(weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
-                bf16: Bool = false) throws {
+                bf16: Bool = false, stride: Int = 1, paddingEnd: Int? = nil) throws {
         let w = try weights.floats("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
         let b = try weights.floats("bias", shape: [outChannels])
         self.init(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
-                  kernelSize: kernelSize, padding: padding, bf16: bf16)
+                  kernelSize: kernelSize, padding: padding, bf16: bf16, stride: stride, paddingEnd: paddingEnd)
     }
 
+    /// (size + padding + paddingEnd − k) / stride + 1 along each axis, rounded down as PyTorch does
+    /// (0 when the kernel does not fit).
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
-        (height + 2 * padding - kernelSize + 1, width + 2 * padding - kernelSize + 1)
+        func side(_ n: Int) -> Int {
+            let span = n + padding + paddingEnd - kernelSize
+            return span < 0 ? 0 : span / stride + 1
+        }
+        return (side(height), side(width))
     }
 
     /// x[C_in, height, width] → y[C_out, height', width'] (see `outputSize`).
@@ -147,14 +166,14 @@ public struct Conv2d: Sendable {
             let depth = inChannels * kernelSize * kernelSize
             weight.withUnsafeBufferPointer { wp in
                 x.withUnsafeBufferPointer { xp in
-                    if kernelSize == 1 && padding == 0 && input.isPlain {
+                    if kernelSize == 1 && padding == 0 && paddingEnd == 0 && stride == 1 && input.isPlain {
                         Kernels.gemm(transA: false, transB: false, m: outChannels, n: plane, k: inChannels,
                                      a: wp.baseAddress!, lda: inChannels, b: xp.baseAddress!, ldb: plane,
                                      beta: 1, c: yp.baseAddress!, ldc: plane)
                         return
                     }
                     let band = max(1, min(oh, scratchFloats / max(depth * ow, 1)))
-                    let bandRows = min(band + kernelSize - 1, ih)
+                    let bandRows = min((band - 1) * stride + kernelSize, ih)
                     var rows = [Float](repeating: 0, count: inChannels * bandRows * iw)
                     var col = [Float](repeating: 0, count: depth * band * ow)
                     rows.withUnsafeMutableBufferPointer { rp in
@@ -163,8 +182,8 @@ public struct Conv2d: Sendable {
                             while r0 < oh {
                                 let count = min(band, oh - r0)
                                 // Input rows [lo, hi) feed output rows [r0, r0 + count).
-                                let lo = min(max(0, r0 - padding), ih)
-                                let hi = max(lo, min(ih, r0 + count + kernelSize - 1 - padding))
+                                let lo = min(max(0, r0 * stride - padding), ih)
+                                let hi = max(lo, min(ih, (r0 + count - 1) * stride + kernelSize - padding))
                                 // Channels are independent: each core reads and lowers its own range.
                                 Conv2d.parallelRanges(inChannels, work: depth * count * ow) { channels in
                                     input.read(xp, channels: channels, height: height, width: width,
@@ -221,32 +240,38 @@ public struct Conv2d: Sendable {
     }
 
     /// Lowers output rows [firstRow, firstRow + rows) into col[(ci·k + ky)·k + kx, (r − firstRow)·ow + ox]
-    /// = input[ci, r + ky − p, ox + kx − p], zero outside the image. `band` holds input rows
+    /// = input[ci, r·s + ky − p, ox·s + kx − p], zero outside the image. `band` holds input rows
     /// [firstInputRow, firstInputRow + inputRows) of each channel, `rowsPerChannel` rows apart.
     private func im2col(
         _ band: UnsafeMutableBufferPointer<Float>, channels: Range<Int>, rowsPerChannel: Int, firstInputRow: Int, inputRows: Int,
         inputWidth width: Int, outWidth ow: Int, firstRow: Int, rows: Int, into col: UnsafeMutableBufferPointer<Float>
     ) {
         let n = rows * ow
-        let k = kernelSize
+        let k = kernelSize, s = stride
+        // ⌈a / s⌉ for either sign of a.
+        func ceilDiv(_ a: Int) -> Int { a >= 0 ? (a + s - 1) / s : -((-a) / s) }
         for ci in channels {
             let plane = ci * rowsPerChannel * width
             for ky in 0..<k {
                 for kx in 0..<k {
                     let rowBase = ((ci * k + ky) * k + kx) * n
-                    // Output columns whose input column ox + kx − p lies inside [0, width).
-                    let lo = min(max(0, padding - kx), ow)
-                    let hi = max(min(ow, width + padding - kx), lo)
+                    // Output columns whose input column ox·s + kx − p lies inside [0, width).
+                    let lo = min(max(0, ceilDiv(padding - kx)), ow)
+                    let hi = max(min(ow, ceilDiv(width + padding - kx)), lo)
                     for r in 0..<rows {
                         let dst = rowBase + r * ow
-                        let iy = firstRow + r + ky - padding - firstInputRow
+                        let iy = (firstRow + r) * s + ky - padding - firstInputRow
                         if iy < 0 || iy >= inputRows {
                             for ox in 0..<ow { col[dst + ox] = 0 }
                             continue
                         }
                         for ox in 0..<lo { col[dst + ox] = 0 }
                         let src = plane + iy * width + kx - padding
-                        for ox in lo..<hi { col[dst + ox] = band[src + ox] }
+                        if s == 1 {
+                            for ox in lo..<hi { col[dst + ox] = band[src + ox] }
+                        } else {
+                            for ox in lo..<hi { col[dst + ox] = band[src + ox * s] }
+                        }
                         for ox in hi..<ow { col[dst + ox] = 0 }
                     }
                 }
@@ -263,9 +288,10 @@ public struct Conv2d: Sendable {
     /// Direct convolution, one output at a time, accumulated in Double: the reference `callAsFunction` is tested against.
     public static func reference(
         _ x: [Float], height: Int, width: Int, weight: [Float], bias: [Float]?,
-        inChannels: Int, outChannels: Int, kernelSize k: Int, padding p: Int
+        inChannels: Int, outChannels: Int, kernelSize k: Int, padding p: Int, stride s: Int = 1, paddingEnd: Int? = nil
     ) -> [Float] {
-        let oh = height + 2 * p - k + 1, ow = width + 2 * p - k + 1
+        let pe = paddingEnd ?? p
+        let oh = (height + p + pe - k) / s + 1, ow = (width + p + pe - k) / s + 1
         var y = [Float](repeating: 0, count: outChannels * oh * ow)
         for o in 0..<outChannels {
             for oy in 0..<oh {
@@ -273,10 +299,10 @@ public struct Conv2d: Sendable {
                     var acc = Double(bias?[o] ?? 0)
                     for c in 0..<inChannels {
                         for ky in 0..<k {
-                            let iy = oy + ky - p
+                            let iy = oy * s + ky - p
                             if iy < 0 || iy >= height { continue }
                             for kx in 0..<k {
-                                let ix = ox + kx - p
+                                let ix = ox * s + kx - p
                                 if ix < 0 || ix >= width { continue }
                                 acc += Double(weight[((o * inChannels + c) * k + ky) * k + kx])
                                     * Double(x[(c * height + iy) * width + ix])
