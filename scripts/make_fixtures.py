@@ -18,6 +18,7 @@ tests use each folder:
   store      fixtures/store/    scripts/make_store_fixture.py
   quant      fixtures/quant/    scripts/make_quant_vectors.py
   image      fixtures/image/    scripts/make_metric_reference.py
+  img2img    fixtures/img2img/  scripts/make_img2img_reference.py
 The script stages run as child processes of this interpreter from the repository root. Not run
 here: scripts/make_fullsize_*.py (benchmark models written outside the repository, not fixtures)
 and FuzzTesting/make_corpus.py / make_regressions.py (the fuzz seeds and regression inputs).
@@ -773,6 +774,7 @@ SCRIPT_STAGES = {
     "store": "make_store_fixture.py",
     "quant": "make_quant_vectors.py",
     "image": "make_metric_reference.py",
+    "img2img": "make_img2img_reference.py",  # reads tiny-pixart-512/
 }
 
 

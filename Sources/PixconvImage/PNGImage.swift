@@ -62,6 +62,27 @@ public enum PNGImage {
     public static func decode(_ bytes: [UInt8], file: String = "<memory>") throws(ImageError)
         -> (rgb: [UInt8], width: Int, height: Int)
     {
+        try decode(bytes, file: file, dropAlpha: false)
+    }
+
+    /// Decodes a PNG as diffusers' `load_image` sees it (PIL `Image.open(f).convert("RGB")`): as `decode`,
+    /// except that an alpha channel (or tRNS transparency) is dropped, not composited, so every pixel
+    /// keeps its stored colour. 16-bit samples are scaled to 8 bits by libpng (PIL keeps the high byte
+    /// of 16-bit colour samples and clips 16-bit grey to 255: formats/img2img.md).
+    public static func decodeDroppingAlpha(_ bytes: [UInt8], file: String = "<memory>") throws(ImageError)
+        -> (rgb: [UInt8], width: Int, height: Int)
+    {
+        try decode(bytes, file: file, dropAlpha: true)
+    }
+
+    /// Reads an image file as `decodeDroppingAlpha` decodes it.
+    public static func readDroppingAlpha(path: String) throws -> (rgb: [UInt8], width: Int, height: Int) {
+        try decodeDroppingAlpha(try fileBytes(path), file: path)
+    }
+
+    private static func decode(_ bytes: [UInt8], file: String, dropAlpha: Bool) throws(ImageError)
+        -> (rgb: [UInt8], width: Int, height: Int)
+    {
         _ = try PNGChunks.parse(bytes, file: file)
         var image = png_image()
         image.version = png_uint_32(PNG_IMAGE_VERSION)
@@ -75,12 +96,12 @@ public enum PNGImage {
             }
             let width = Int(image.width), height = Int(image.height)
             let (pixels, o1) = width.multipliedReportingOverflow(by: height)
-            let (count, o2) = pixels.multipliedReportingOverflow(by: 3)
+            let (count, o2) = pixels.multipliedReportingOverflow(by: dropAlpha ? 4 : 3)
             guard width > 0, height > 0, !o1, !o2, count <= maxBytes else {
                 failure = ImageError.tooLarge(file: file, width: width, height: height).description
                 return
             }
-            image.format = png_uint_32(PNG_FORMAT_RGB)
+            image.format = dropAlpha ? png_uint_32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA) : png_uint_32(PNG_FORMAT_RGB)
             // 16-bit samples are sRGB-encoded like 8-bit ones (libpng would otherwise assume linear light).
             image.flags |= png_uint_32(PNG_IMAGE_FLAG_16BIT_sRGB)
             var rgb = [UInt8](repeating: 0, count: count)
@@ -88,6 +109,15 @@ public enum PNGImage {
             guard ok != 0 else {
                 failure = message(of: &image)
                 return
+            }
+            if dropAlpha {
+                var packed = [UInt8](repeating: 0, count: pixels * 3)
+                for i in 0..<pixels {
+                    packed[3 * i] = rgb[4 * i]
+                    packed[3 * i + 1] = rgb[4 * i + 1]
+                    packed[3 * i + 2] = rgb[4 * i + 2]
+                }
+                rgb = packed
             }
             result = (rgb, width, height)
         }

@@ -49,6 +49,20 @@ public struct DDIMScheduler: Scheduler {
 
     public func scaleModelInput(_ sample: [Float], stepIndex: Int) throws -> [Float] { sample }
 
+    public mutating func setBeginIndex(_ index: Int) throws {
+        try schedulerCheckBegin(index, count: timesteps.count)
+        nextStep = index
+    }
+
+    /// √ᾱ_t · x + √(1 − ᾱ_t) · ε at t = timesteps[stepIndex] (`scheduling_ddim.py::add_noise`, f32).
+    public func addNoise(original: [Float], noise: [Float], stepIndex: Int) throws -> [Float] {
+        try schedulerCheckBegin(stepIndex, count: timesteps.count)
+        try schedulerCheck(noise, count: original.count)
+        let alpha = alphasCumprod[timestepValues[stepIndex]]
+        let a = alpha.squareRoot(), b = (1 - alpha).squareRoot()
+        return (0..<original.count).map { a * original[$0] + b * noise[$0] }
+    }
+
     public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float]) throws -> [Float] {
         guard stepIndex == nextStep else { throw SchedulerError.outOfOrder(expected: nextStep, got: stepIndex) }
         guard stepIndex < timesteps.count else { throw SchedulerError.stepOutOfRange(step: stepIndex, count: timesteps.count) }

@@ -79,6 +79,21 @@ public struct DPMSolverMultistep: Scheduler {
 
     public func scaleModelInput(_ sample: [Float], stepIndex: Int) throws -> [Float] { sample }
 
+    public mutating func setBeginIndex(_ index: Int) throws {
+        try schedulerCheckBegin(index, count: timesteps.count)
+        guard nextStep == 0 else { throw SchedulerError.outOfOrder(expected: nextStep, got: index) }
+        nextStep = index
+    }
+
+    /// α_t · x + σ_t · ε with (α_t, σ_t) of σ = sigmas[stepIndex]
+    /// (`scheduling_dpmsolver_multistep.py::add_noise`, `_sigma_to_alpha_sigma_t`, f32).
+    public func addNoise(original: [Float], noise: [Float], stepIndex: Int) throws -> [Float] {
+        try schedulerCheckBegin(stepIndex, count: timesteps.count)
+        try schedulerCheck(noise, count: original.count)
+        let (alpha, sigma) = Self.alphaSigma(sigmas[stepIndex])
+        return (0..<original.count).map { alpha * original[$0] + sigma * noise[$0] }
+    }
+
     /// (α, σ̃) of σ: α = 1/√(σ²+1), σ̃ = σ·α.
     private static func alphaSigma(_ sigma: Float) -> (Float, Float) {
         let alpha = 1 / (sigma * sigma + 1).squareRoot()

@@ -70,6 +70,19 @@ public struct EulerDiscreteScheduler: Scheduler {
         return sample.map { $0 / d }
     }
 
+    public mutating func setBeginIndex(_ index: Int) throws {
+        try schedulerCheckBegin(index, count: timesteps.count)
+        nextStep = index
+    }
+
+    /// x + ε · σ with σ = sigmas[stepIndex] (`scheduling_euler_discrete.py::add_noise`, f32).
+    public func addNoise(original: [Float], noise: [Float], stepIndex: Int) throws -> [Float] {
+        try schedulerCheckBegin(stepIndex, count: timesteps.count)
+        try schedulerCheck(noise, count: original.count)
+        let sigma = sigmas[stepIndex]
+        return (0..<original.count).map { original[$0] + noise[$0] * sigma }
+    }
+
     public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float]) throws -> [Float] {
         guard stepIndex == nextStep else { throw SchedulerError.outOfOrder(expected: nextStep, got: stepIndex) }
         guard stepIndex < timesteps.count else { throw SchedulerError.stepOutOfRange(step: stepIndex, count: timesteps.count) }

@@ -13,6 +13,10 @@ public struct GenerationRequest: Sendable {
     public var count: Int = 1
     /// Snap the size to the nearest trained aspect-ratio bin, then resize back (diffusers' default).
     public var useResolutionBinning: Bool = false
+    /// img2img: start from this image (its size is the output size) instead of pure noise.
+    public var initImage: InitImage? = nil
+    /// img2img: how much of the schedule runs, in (0, 1] (diffusers' `strength`, default 0.8).
+    public var strength: Double = 0.8
     /// Decode with diffusers' VAE tiling (`enable_tiling()`): true, false, or nil to tile only when
     /// the untiled decode would need more than `memoryBudget` bytes.
     public var vaeTiling: Bool? = nil

@@ -14,6 +14,8 @@ public final class PixArtPipeline {
         public var textEncoder: Double = 0
         public var steps: [Double] = []
         public var vaeDecode: Double = 0
+        /// img2img: encoding the init image (and drawing the first latents).
+        public var vaeEncode: Double = 0
         /// Whether the VAE decoded in tiles.
         public var vaeTiled = false
     }
@@ -35,7 +37,18 @@ public final class PixArtPipeline {
         _ request: GenerationRequest, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [GeneratedImage] {
         let factor = components.vaeConfig.vaeScaleFactor
-        let requested = (height: request.height ?? nativeSize.height, width: request.width ?? nativeSize.width)
+        if let image = request.initImage {
+            // img2img: the init image (already resized by the caller) sets the size.
+            guard (request.height ?? image.height, request.width ?? image.width) == (image.height, image.width) else {
+                throw RuntimeError.invalidInput(
+                    "the init image is \(image.width)×\(image.height), the request \(request.width ?? image.width)×\(request.height ?? image.height)")
+            }
+            guard !request.useResolutionBinning else {
+                throw RuntimeError.invalidInput("resolution binning does not go with an init image")
+            }
+        }
+        let requested = request.initImage.map { (height: $0.height, width: $0.width) }
+            ?? (height: request.height ?? nativeSize.height, width: request.width ?? nativeSize.width)
         guard requested.height > 0, requested.width > 0, requested.height % 8 == 0, requested.width % 8 == 0 else {
             throw RuntimeError.invalidInput(
                 "height and width must be positive multiples of 8 (got \(requested.height)×\(requested.width))")
@@ -83,16 +96,25 @@ public final class PixArtPipeline {
         let images = request.count
         let channels = components.transformerConfig.inChannels
         let perImage = channels * latentH * latentW
-        var latents = [Float]()
-        latents.reserveCapacity(images * perImage)
-        for i in 0..<images {
-            var generator = TorchGenerator(seed: request.seed &+ UInt64(i))
-            latents += generator.randn(count: perImage)
-        }
         var scheduler = try makeScheduler(name: request.scheduler, config: components.schedulerConfig,
                                           steps: request.steps)
-        if scheduler.initNoiseSigma != 1 {
-            for i in latents.indices { latents[i] *= scheduler.initNoiseSigma }
+        var latents = [Float]()
+        // The first scheduler step: 0, or img2img's t_start (`img2imgFirstStep`).
+        var firstStep = 0
+        if let image = request.initImage {
+            firstStep = try PixArtPipeline.img2imgFirstStep(steps: request.steps, strength: request.strength)
+            latents = try img2imgLatents(image, request: request, scheduler: &scheduler, firstStep: firstStep,
+                                         latentHeight: latentH, latentWidth: latentW)
+            timings.vaeEncode = lap()
+        } else {
+            latents.reserveCapacity(images * perImage)
+            for i in 0..<images {
+                var generator = TorchGenerator(seed: request.seed &+ UInt64(i))
+                latents += generator.randn(count: perImage)
+            }
+            if scheduler.initNoiseSigma != 1 {
+                for i in latents.indices { latents[i] *= scheduler.initNoiseSigma }
+            }
         }
 
         // Conditioning batch: [uncond × images, cond × images] as the pipeline concatenates them.
@@ -114,7 +136,8 @@ public final class PixArtPipeline {
         let transformer = try PixArtTransformer(config: components.transformerConfig, weights: components.transformer)
         let outChannels = components.transformerConfig.resolvedOutChannels
         let plane = latentH * latentW
-        for (index, t) in scheduler.timesteps.enumerated() {
+        for index in firstStep..<scheduler.timesteps.count {
+            let t = scheduler.timesteps[index]
             let scaled = try scheduler.scaleModelInput(latents, stepIndex: index)
             let input = doGuidance ? scaled + scaled : scaled
             let out = try transformer.forward(
@@ -142,7 +165,7 @@ public final class PixArtPipeline {
             }
             latents = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents)
             timings.steps.append(lap())
-            progress(index + 1, scheduler.timesteps.count)
+            progress(index + 1 - firstStep, scheduler.timesteps.count - firstStep)
         }
         }
 

@@ -34,6 +34,18 @@ public protocol Scheduler: Sendable {
     func scaleModelInput(_ sample: [Float], stepIndex: Int) throws -> [Float]
     /// diffusers `step(model_output, timesteps[stepIndex], sample).prev_sample`.
     mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float]) throws -> [Float]
+    /// diffusers `set_begin_index(index)` as img2img calls it: the first `step` is then `stepIndex: index`
+    /// (a multistep sampler starts with no history). DDIM has no begin index in diffusers (its steps read
+    /// the timestep alone); here it only moves the first expected step.
+    mutating func setBeginIndex(_ index: Int) throws
+    /// diffusers `add_noise(original_samples, noise, timesteps[stepIndex:stepIndex + 1])` after
+    /// `set_begin_index(stepIndex)`: the latents img2img starts from, in f32.
+    func addNoise(original: [Float], noise: [Float], stepIndex: Int) throws -> [Float]
+}
+
+/// Checks shared by the `setBeginIndex` implementations.
+func schedulerCheckBegin(_ index: Int, count: Int) throws {
+    guard index >= 0, index < count else { throw SchedulerError.stepOutOfRange(step: index, count: count) }
 }
 
 /// The scheduler `name` ("dpm++2m", "ddim" or "euler"), built like diffusers'
