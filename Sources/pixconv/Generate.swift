@@ -14,6 +14,10 @@ struct Generate: ParsableCommand {
             size, DPM-Solver++ 2M. --seed N gives the latents of torch.Generator("cpu").manual_seed(N),
             so the same seed gives the same image as diffusers. With --count N the images use seeds
             N, N+1, … and are written as OUT-<seed>.png.
+            With --init-image PNG (img2img) the image is encoded by the VAE and noised to the step
+            that --strength (default 0.8) picks, as diffusers' StableDiffusionImg2ImgPipeline does;
+            it is resized (Lanczos, as diffusers) to --width/--height, by default its own size rounded
+            down to a multiple of the VAE factor.
 
             Examples:
               pixconv generate --model pixart-512.q8_0.gguf --prompt "a red fox in the snow" -o fox.png
@@ -21,6 +25,8 @@ struct Generate: ParsableCommand {
                   --seed 7 --steps 14 --guidance-scale 3 --height 768 --width 1344 -o lighthouse.png
               pixconv generate --model PixArt-XL-2-512x512/ --prompt "an owl" --count 4 --scheduler ddim -o owl.png
               pixconv generate --model pixart-512.q8_0.gguf --prompt "a fox" --threads 2 --compute f32 --json -o fox.png
+              pixconv generate --model pixart-512.q8_0.gguf --prompt "a watercolor fox" --init-image fox.png \\
+                  --strength 0.6 -o fox-watercolor.png
 
             Arithmetic: by default each stored type runs its fastest kernel (Q8_0 / Q4_0: int8 dot
             products on activations rounded to int8 blocks; bf16: bf16 dot products where the CPU has
@@ -57,6 +63,12 @@ struct Generate: ParsableCommand {
 
     @Option(help: "Images to generate in one batched call (seeds seed, seed+1, …).")
     var count: Int = 1
+
+    @Option(name: .customLong("init-image"), help: "img2img: start from this PNG (RGB, RGBA, grey, palette or 16-bit).")
+    var initImage: String?
+
+    @Option(help: "img2img: how much of the schedule to run, in (0, 1] (default 0.8).")
+    var strength: Double?
 
     @Flag(name: .customLong("resolution-binning"), help: "Snap the size to the nearest trained aspect ratio, then resize back (diffusers' default).")
     var resolutionBinning = false
@@ -99,6 +111,8 @@ struct Generate: ParsableCommand {
         guard Engine.Compute(rawValue: compute) != nil else {
             throw ValidationError("unknown --compute '\(compute)': use native or f32")
         }
+        if initImage == nil, strength != nil { throw ValidationError("--strength goes with --init-image") }
+        if initImage != nil, resolutionBinning { throw ValidationError("--init-image does not go with --resolution-binning") }
     }
 
     struct Summary: Encodable {
@@ -135,6 +149,9 @@ struct Generate: ParsableCommand {
         Engine.setThreads(threads ?? 0)
         Engine.compute = Engine.Compute(rawValue: compute) ?? .native
         Engine.resetKernelRecord()
+        // img2img input first: a bad image or strength fails before any model is read.
+        let initPNG = try initImage.map { try InitImageInput.read(path: $0) }
+        if initImage != nil { _ = try InitImageInput.checkStrength(strength ?? 0.8, steps: steps) }
         let components = try PipelineComponents.load(paths: models)
         let pipeline = try PixArtPipeline(components: components)
         let loaded = Date()
@@ -151,7 +168,21 @@ struct Generate: ParsableCommand {
         request.vaeTiling = vaeTiling
         request.memoryBudget = memoryBudget.map { $0 << 20 }
 
-        let bar = ProgressBar(label: "denoising", total: steps, enabled: !json && isatty(2) == 1)
+        var denoising = steps
+        if let initImage, let initPNG {
+            let prepared = try InitImageInput.prepare(initPNG, path: initImage, width: width, height: height,
+                                                      vaeScaleFactor: components.vaeConfig.vaeScaleFactor)
+            let unit = components.vaeConfig.vaeScaleFactor * components.transformerConfig.patchSize
+            guard prepared.width % 8 == 0, prepared.height % 8 == 0, prepared.width % unit == 0, prepared.height % unit == 0 else {
+                throw CheckFailed(description: "--init-image \(initImage): \(prepared.width)×\(prepared.height) does not fit the model "
+                    + "(height and width must be multiples of 8 and of \(unit)); give --width and --height")
+            }
+            request.initImage = prepared
+            request.strength = strength ?? 0.8
+            denoising = steps - (try InitImageInput.checkStrength(request.strength, steps: steps))
+        }
+
+        let bar = ProgressBar(label: "denoising", total: denoising, enabled: !json && isatty(2) == 1)
         var stepTimes: [Double] = []
         var last = Date()
         let images = try pipeline.generate(request) { step, total in
@@ -167,6 +198,9 @@ struct Generate: ParsableCommand {
             ("prompt", prompt), ("negative_prompt", negativePrompt), ("steps", String(steps)),
             ("guidance_scale", String(guidanceScale)), ("scheduler", scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
         ]
+        if let initImage {
+            text += [("init_image", (initImage as NSString).lastPathComponent), ("strength", String(request.strength))]
+        }
         for model in models {
             let name = (model as NSString).lastPathComponent
             text.append(("model", "\(name) sha256:\(try Converter.sha256(ofModel: model))"))
