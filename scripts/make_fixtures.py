@@ -14,6 +14,7 @@ tests use each folder:
   dit        fixtures/dit/      scripts/make_dit_reference.py
   text       fixtures/text/     scripts/make_text_reference.py
   vae        fixtures/vae/      scripts/make_vae_reference.py
+  vaetiled   fixtures/vae/tiled.safetensors   scripts/make_vae_tiling_reference.py
   foreign    fixtures/foreign/  scripts/make_foreign_gguf.py
   store      fixtures/store/    scripts/make_store_fixture.py
   quant      fixtures/quant/    scripts/make_quant_vectors.py
@@ -770,6 +771,7 @@ SCRIPT_STAGES = {
     "dit": "make_dit_reference.py",        # reads tiny-pixart-512/, tiny-pixart-1024ms/
     "text": "make_text_reference.py",      # reads tiny-pixart-512/
     "vae": "make_vae_reference.py",        # reads tiny-pixart-512/vae/
+    "vaetiled": "make_vae_tiling_reference.py",  # reads tiny-pixart-512/vae/
     "foreign": "make_foreign_gguf.py",     # reads readers/
     "store": "make_store_fixture.py",
     "quant": "make_quant_vectors.py",
