@@ -130,6 +130,8 @@ struct Generate: ParsableCommand {
         var textEncoderSeconds: Double
         var vaeSeconds: Double
         var vaeTiled: Bool
+        /// img2img only: encoding the init image.
+        var vaeEncodeSeconds: Double?
         var peakRSSMB: Double
         var threads: Int
         var compute: String
@@ -140,7 +142,7 @@ struct Generate: ParsableCommand {
             case images, seconds, threads, compute, kernels, cpu
             case stepSeconds = "step_seconds", loadSeconds = "load_seconds"
             case textEncoderSeconds = "text_encoder_seconds", vaeSeconds = "vae_seconds", peakRSSMB = "peak_rss_mb"
-            case vaeTiled = "vae_tiled"
+            case vaeTiled = "vae_tiled", vaeEncodeSeconds = "vae_encode_seconds"
         }
     }
 
@@ -215,7 +217,8 @@ struct Generate: ParsableCommand {
         let t = pipeline.timings
         let summary = Summary(images: written, seconds: Date().timeIntervalSince(start), stepSeconds: t.steps,
                               loadSeconds: loaded.timeIntervalSince(start), textEncoderSeconds: t.textEncoder,
-                              vaeSeconds: t.vaeDecode, vaeTiled: t.vaeTiled, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
+                              vaeSeconds: t.vaeDecode, vaeTiled: t.vaeTiled,
+                              vaeEncodeSeconds: initImage == nil ? nil : t.vaeEncode, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
                               compute: Engine.compute.rawValue, kernels: Engine.kernelsUsed, cpu: Engine.cpuFeatures)
         if verbose {
             let kernels = summary.kernels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
@@ -223,8 +226,9 @@ struct Generate: ParsableCommand {
             let lines = [
                 "threads \(summary.threads), compute \(summary.compute), cpu: \(summary.cpu.joined(separator: " "))",
                 "kernels: \(kernels)",
-                String(format: "seconds: load %.2f, text encoder %.2f, VAE decode %.2f, total %.2f",
-                       summary.loadSeconds, t.textEncoder, t.vaeDecode, summary.seconds),
+                String(format: "seconds: load %.2f, text encoder %.2f, ", summary.loadSeconds, t.textEncoder)
+                    + (initImage == nil ? "" : String(format: "VAE encode %.2f, ", t.vaeEncode))
+                    + String(format: "VAE decode %.2f, total %.2f", t.vaeDecode, summary.seconds),
                 "seconds per step: \(steps)",
                 String(format: "peak RSS %.0f MiB", summary.peakRSSMB),
             ]

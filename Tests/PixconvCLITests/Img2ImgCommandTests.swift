@@ -45,6 +45,7 @@ final class Img2ImgCommandTests: XCTestCase {
             let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
             let steps = try XCTUnwrap(summary["step_seconds"] as? [Double])
             XCTAssertEqual(steps.count, Int(Double(c.steps) * c.strength), "int(steps · strength) steps run")
+            XCTAssertNotNil(summary["vae_encode_seconds"] as? Double)
         }
     }
 
