@@ -31,7 +31,11 @@ Writes:
   decode/              PNGs written by PIL (rgb, rgba, l, la, p with transparency) and a 16-bit RGB
                        PNG written here; decode.safetensors: PIL Image.open(f).convert("RGB") pixels.
 
-Run: venv/bin/python scripts/make_img2img_reference.py
+Run: venv/bin/python scripts/make_img2img_reference.py          (the fixtures above)
+One case on another pipeline (not a fixture; e.g. the full-size random one of make_fullsize_pipeline.py):
+     venv/bin/python scripts/make_img2img_reference.py --model DIR --init-image PNG --out DIR \
+         [--prompt TEXT] [--seed N] [--steps N] [--strength S] [--guidance-scale X] [--scheduler dpm++2m|ddim|euler]
+  writes OUT/case.png, OUT/case.safetensors and OUT/case.json as above.
 """
 from __future__ import annotations
 
@@ -80,6 +84,9 @@ def synthetic_rgb(width: int, height: int, seed: int) -> np.ndarray:
 
 def write_init_png(kind: str, size: tuple[int, int], seed: int, path: Path) -> None:
     from PIL import Image
+    if kind.startswith("file:"):  # an existing PNG, copied as is
+        path.write_bytes(Path(kind[5:]).read_bytes())
+        return
     w, h = size
     rgb = synthetic_rgb(w, h, seed)
     if kind == "rgb":
@@ -308,5 +315,35 @@ def main() -> None:
     make_decode()
 
 
+def one_case(argv: list[str]) -> None:
+    import argparse
+    from PIL import Image
+    from diffusers import PixArtAlphaPipeline
+    global OUT
+    ap = argparse.ArgumentParser(description="one composed img2img reference case")
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--init-image", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--prompt", default="a red fox")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--strength", type=float, default=0.5)
+    ap.add_argument("--guidance-scale", type=float, default=4.5)
+    ap.add_argument("--scheduler", default="dpm++2m")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    OUT = args.out
+    OUT.mkdir(parents=True, exist_ok=True)
+    with Image.open(args.init_image) as im:
+        size = im.size
+    pipe = PixArtAlphaPipeline.from_pretrained(str(args.model), torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    c = {"name": "case", "prompt": args.prompt, "init": f"file:{args.init_image}", "init_size": size,
+         "seed": args.seed, "steps": args.steps, "strength": args.strength, "guidance_scale": args.guidance_scale,
+         "scheduler": args.scheduler}
+    (OUT / "case.json").write_text(json.dumps(run_case(pipe, c), indent=2) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    one_case(sys.argv[1:]) if len(sys.argv) > 1 else main()
