@@ -39,6 +39,38 @@ final class GenerateVerifyCommandTests: XCTestCase {
         XCTAssertEqual(try PNGImage.read(path: dir + "/single.png").rgb, b.rgb)
     }
 
+    /// --vae-tiling decodes in diffusers' tiles (reported as vae_tiled), which changes the image;
+    /// --no-vae-tiling and a budget the decode fits keep the plain decode; a zero budget is refused.
+    func testVAETilingOptions() throws {
+        let dir = try CLI.temporaryDirectory()
+        func run(_ extra: [String], _ name: String, size: (Int, Int) = (32, 48)) throws -> (tiled: Bool?, rgb: [UInt8]) {
+            let result = try CLI.run(["generate", "--model", CLI.fixture("tiny-pixart-512"), "--prompt", "a lake", "--steps", "2",
+                                      "--height", String(size.0), "--width", String(size.1), "--json", "-o", dir + "/" + name] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            return (summary["vae_tiled"] as? Bool, try PNGImage.read(path: dir + "/" + name).rgb)
+        }
+        let tiled = try run(["--vae-tiling"], "tiled.png")
+        let plain = try run(["--no-vae-tiling"], "plain.png")
+        let fits = try run(["--memory-budget", "1024"], "fits.png")
+        let small = try run(["--memory-budget", "1"], "small.png")  // 32×48 needs 0.75 MiB: fits
+        let big = try run(["--memory-budget", "1"], "big.png", size: (64, 64))  // 64×64 needs 2 MiB: tiles
+        let bigPlain = try run(["--no-vae-tiling"], "big-plain.png", size: (64, 64))
+        XCTAssertEqual(tiled.tiled, true)
+        XCTAssertEqual(plain.tiled, false)
+        XCTAssertEqual(fits.tiled, false)
+        XCTAssertEqual(small.tiled, false)
+        XCTAssertEqual(big.tiled, true)
+        XCTAssertNotEqual(big.rgb, bigPlain.rgb)
+        XCTAssertNotEqual(tiled.rgb, plain.rgb, "tiles are blended, so the image differs")
+        XCTAssertEqual(fits.rgb, plain.rgb)
+        let zero = try CLI.run(["generate", "--model", CLI.fixture("tiny-pixart-512"), "--prompt", "x", "--memory-budget", "0",
+                                "-o", dir + "/zero.png"])
+        XCTAssertEqual(zero.status, 2)
+        XCTAssertTrue(zero.stderr.contains("--memory-budget"), zero.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/zero.png"))
+    }
+
     func testGenerateErrors() throws {
         let dir = try CLI.temporaryDirectory()
         let missing = try CLI.run(["generate", "--model", CLI.fixture("tiny-pixart-512/transformer"), "--prompt", "x", "-o", dir + "/x.png"])
