@@ -13,7 +13,9 @@ struct Generate: ParsableCommand {
             scheduler config). Defaults follow diffusers: 20 steps, guidance 4.5, the model's native
             size, DPM-Solver++ 2M. --seed N gives the latents of torch.Generator("cpu").manual_seed(N),
             so the same seed gives the same image as diffusers. With --count N the images use seeds
-            N, N+1, … and are written as OUT-<seed>.png.
+            N, N+1, … and are written as OUT-<seed>.png. With --prompts FILE (one prompt per line)
+            each prompt gives one image with the same seed, and OUT is a contact sheet of them,
+            --columns per row, in the file's order, 2 white pixels between images.
             With --init-image PNG (img2img) the image is encoded by the VAE and noised to the step
             that --strength (default 0.8) picks, as diffusers' StableDiffusionImg2ImgPipeline does;
             it is resized (Lanczos, as diffusers) to --width/--height, by default its own size rounded
@@ -25,6 +27,7 @@ struct Generate: ParsableCommand {
                   --seed 7 --steps 14 --guidance-scale 3 --height 768 --width 1344 -o lighthouse.png
               pixconv generate --model PixArt-XL-2-512x512/ --prompt "an owl" --count 4 --scheduler ddim -o owl.png
               pixconv generate --model pixart-512.q8_0.gguf --prompt "a fox" --threads 2 --compute f32 --json -o fox.png
+              pixconv generate --model demo.q8_0.gguf --prompts prompts.txt --columns 6 -o sheet.png
               pixconv generate --model pixart-512.q8_0.gguf --prompt "a watercolor fox" --init-image fox.png \\
                   --strength 0.6 -o fox-watercolor.png
 
@@ -38,7 +41,13 @@ struct Generate: ParsableCommand {
     var models: [String] = []
 
     @Option(help: "The prompt.")
-    var prompt: String
+    var prompt: String?
+
+    @Option(help: "A text file with one prompt per line (blank lines skipped): OUT is a contact sheet of their images.")
+    var prompts: String?
+
+    @Option(help: "Images per row of the --prompts contact sheet.")
+    var columns: Int = 6
 
     @Option(name: .customLong("negative-prompt"), help: "What to steer away from (used with guidance > 1).")
     var negativePrompt: String = ""
@@ -97,6 +106,9 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one --model") }
+        guard (prompt == nil) != (prompts == nil) else { throw ValidationError("give --prompt TEXT or --prompts FILE") }
+        if prompts != nil, count != 1 { throw ValidationError("--count does not go with --prompts") }
+        guard columns >= 1, columns <= 1024 else { throw ValidationError("--columns must be between 1 and 1024") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if let m = memoryBudget, m < 1 || m > 1 << 30 { throw ValidationError("--memory-budget must be between 1 and 2^30 MiB") }
         guard count >= 1, count <= 64 else { throw ValidationError("--count must be between 1 and 64") }
@@ -112,6 +124,7 @@ struct Generate: ParsableCommand {
             throw ValidationError("unknown --compute '\(compute)': use native or f32")
         }
         if initImage == nil, strength != nil { throw ValidationError("--strength goes with --init-image") }
+        if initImage != nil, prompts != nil { throw ValidationError("--init-image does not go with --prompts") }
         if initImage != nil, resolutionBinning { throw ValidationError("--init-image does not go with --resolution-binning") }
     }
 
@@ -157,7 +170,7 @@ struct Generate: ParsableCommand {
         let components = try PipelineComponents.load(paths: models)
         let pipeline = try PixArtPipeline(components: components)
         let loaded = Date()
-        var request = GenerationRequest(prompt: prompt)
+        var request = GenerationRequest(prompt: prompt ?? "")
         request.negativePrompt = negativePrompt
         request.seed = seed
         request.steps = steps
@@ -169,6 +182,10 @@ struct Generate: ParsableCommand {
         request.useResolutionBinning = resolutionBinning
         request.vaeTiling = vaeTiling
         request.memoryBudget = memoryBudget.map { $0 << 20 }
+        if let prompts {
+            try contactSheet(pipeline: pipeline, base: request, promptFile: prompts, start: start)
+            return
+        }
 
         var denoising = steps
         if let initImage, let initPNG {
@@ -197,7 +214,7 @@ struct Generate: ParsableCommand {
         bar.finish()
 
         var text: [(key: String, value: String)] = [
-            ("prompt", prompt), ("negative_prompt", negativePrompt), ("steps", String(steps)),
+            ("prompt", prompt ?? ""), ("negative_prompt", negativePrompt), ("steps", String(steps)),
             ("guidance_scale", String(guidanceScale)), ("scheduler", scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
         ]
         if let initImage {
