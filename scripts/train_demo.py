@@ -4,29 +4,41 @@
     venv/bin/python scripts/train_demo.py                       # writes fixtures/demo-pixart/
     nice -n 19 venv/bin/python scripts/train_demo.py --pause-file /tmp/lock   # pauses while it exists
 
-Everything runs on the CPU with fixed seeds, torch.use_deterministic_algorithms(True) and a fixed
-number of torch threads (--threads, default 2; the data set is drawn by numpy in one thread):
+Everything runs on the CPU with fixed seeds, torch.use_deterministic_algorithms(True) and one
+torch thread by default (--threads; the results depend on it; on a 2-core machine shared with
+other work, two torch threads were several times slower than one); the data set is drawn by numpy
+in this thread:
   1. a synthetic data set of 64x64 images: one shape (circle, square, triangle) of one of six
-     colours at a few sizes and positions on a background of another colour, with captions such
-     as "a red circle on a blue background" in five phrasings (PHRASINGS);
+     colours (COLOURS: red, green, blue, yellow, white, black) at 3 sizes and 9 positions on a
+     background of another colour (90 combinations x 27 layouts = 2430 images), with captions
+     such as "a red circle on a blue background" in five phrasings (PHRASINGS);
   2. a sentencepiece unigram tokenizer trained on the captions (T5 conventions: pad 0, eos 1,
      unk 2, no bos, nmt_nfkc), loaded as transformers' T5Tokenizer (legacy, extra_ids 0);
-  3. a small random T5EncoderModel, frozen (as T5 is in PixArt);
-  4. an AutoencoderKL with latent factor 8 (4 blocks, 4 latent channels), trained on the images
-     (L1 + MSE reconstruction, small KL); its scaling_factor is 1 / std of the data set's latents;
-  5. a PixArtTransformer2DModel (sample_size 8, patch 2, ada_norm_single, caption projection
-     from T5's width) trained with PixArt's objective: epsilon prediction on the DDPM schedule
-     of PixArt's scheduler config (linear betas 0.0001 -> 0.02, 1000 steps), 10 % of captions
-     replaced by the empty prompt (so classifier-free guidance works), EMA of the weights;
-  6. a diffusers PixArtAlphaPipeline folder (DPMSolverMultistepScheduler configured as PixArt's),
-     reloaded with PixArtAlphaPipeline.from_pretrained and run on a few prompts; with --check-dir
-     the images are written there, with a contact sheet and the semantic score of SEMANTICS.
+  3. a small random T5EncoderModel (2 layers, d_model 64), frozen (as T5 is in PixArt), whose
+     relative attention bias is drawn with a large std (make_text_encoder says why);
+  4. an AutoencoderKL with latent factor 8 (blocks 16/32/64/64, 4 latent channels, norm groups 8),
+     trained on the images (L1 + MSE reconstruction, small KL; 32x32 crops, then whole images);
+     its scaling_factor is 1 / std of the data set's latents;
+  5. a PixArtTransformer2DModel (4 blocks, 4 heads x 32, sample_size 8, patch 2, ada_norm_single,
+     out_channels 8 as PixArt's, caption projection from T5's width) trained with PixArt's
+     objective: epsilon prediction (MSE on the first 4 output channels) on the DDPM schedule of
+     PixArt's scheduler config (linear betas 0.0001 -> 0.02, 1000 steps), 10 % of captions
+     replaced by the empty prompt (so classifier-free guidance works); the EMA of the weights
+     (decay 0.999) is saved;
+  6. a diffusers PixArtAlphaPipeline folder (DPMSolverMultistepScheduler configured as PixArt's,
+     weights float16, 4.9 MB), reloaded with PixArtAlphaPipeline.from_pretrained and run on the
+     36 prompts of SEMANTICS; with --check-dir their images are written there as check.png with
+     the verdicts of score_image in check.json.
+
+With the defaults the run took about 41 minutes of one core here (VAE 14, transformer 26, the
+rest 1); a rerun gave the same bytes (fixtures/README.md). Settings were tuned on shorter runs:
+see the options. --cache DIR keeps the trained VAE and latents for trials of the transformer.
 
 The semantic score (border colour = background, foreground colour = shape colour, foreground mask
 closest to the prompted shape's drawn mask) is the check Tests/PixconvCLITests/DemoSemanticTests
 makes on pixconv's images; `score_image` here is the same rule.
 
-nothing here uses pixconv code.
+Nothing here uses pixconv code.
 """
 from __future__ import annotations
 
@@ -35,6 +47,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -419,6 +432,7 @@ def save_pipeline(out: Path, tok_dir: Path, spiece: bytes, tok, te, vae, tr, dty
         text = cfg.read_text()
         for p in (str(tok_dir) + "/", str(tok_dir), str(ROOT) + "/"):
             text = text.replace(p, "")
+        text = re.sub(r'\n  "_name_or_path": "/[^"]*",', "", text)  # a model reloaded from --cache
         cfg.write_text(text)
 
 
