@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the main job on the bundled tiny PixArt-α model:
-# convert its diffusers folder to a q8_0 store, generate an image from the store, and verify the
-# store against the bundled diffusers reference images, printing the figures.
+# Sets everything up and runs the main job on the bundled tiny PixArt-α models:
+# convert the random test pipeline's diffusers folder to a q8_0 store, generate an image from the
+# store, and verify the store against the bundled diffusers reference images, printing the figures;
+# then the same for the trained demo model (fixtures/demo-pixart, scripts/train_demo.py), whose
+# contact sheet of prompts (colours × shapes) shows that the pipeline draws what it is asked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -23,3 +25,9 @@ echo "== 3. generate an image from the store"
 echo "== 4. verify the store: integrity, then against the diffusers reference images"
 "$bin" verify --model "$out/tiny-pixart-512.q8_0.gguf"
 "$bin" verify --model "$out/tiny-pixart-512.q8_0.gguf" --reference fixtures/reference-512 --save-diff "$out/diffs"
+
+echo "== 5. the trained demo model: convert to q8_0, draw a contact sheet, verify against diffusers"
+"$bin" convert fixtures/demo-pixart -o "$out/demo-pixart.q8_0.gguf" --type q8_0 --force
+"$bin" generate --model "$out/demo-pixart.q8_0.gguf" --prompts fixtures/demo-sheet/prompts.txt --columns 6 \
+  --seed 0 -o "$out/demo-contact-sheet.png"
+"$bin" verify --model "$out/demo-pixart.q8_0.gguf" --reference fixtures/reference-demo --save-diff "$out/demo-diffs"
