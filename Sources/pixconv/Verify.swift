@@ -16,12 +16,19 @@ struct Verify: ParsableCommand {
             q8_0 15 dB / 0.75, q4_0 10 dB / 0.45 (set from the trained demo model).
 
             With --record DIR --prompts FILE, pixconv makes a reference bundle itself from a trusted
-            model (for checkpoints diffusers cannot run here). With neither, each --model store has its
+            model (for checkpoints diffusers cannot run here).
+
+            With --report DIR (goes with --reference), DIR/index.html is written: a static page with
+            each case's reference image, generated image, difference heat map and figures, failing
+            cases first, and the PNGs beside it (relative links, no scripts), so that CI can keep DIR.
+            It is written when cases fail too, and replaces a previous report in DIR whole; a DIR that
+            exists must be empty or such a report. Nothing is left half-written on an error. With neither, each --model store has its
             structure and every tensor's CRC-32 checked, and the first damaged tensor is named.
 
             Examples:
               pixconv verify --model pixart-512.q8_0.gguf --reference fixtures/reference-512
               pixconv verify --model pixart-512.q4_0.gguf --reference ref/ --min-psnr 20 --save-diff diffs/ --json
+              pixconv verify --model demo.q8_0.gguf --reference fixtures/reference-demo --report verify-report/
               pixconv verify --record ref/ --model pixart-512.f32.gguf --prompts prompts.json
               pixconv verify --model pixart-512.q8_0.gguf
             """)
@@ -47,6 +54,9 @@ struct Verify: ParsableCommand {
     @Option(name: .customLong("save-diff"), help: "Write each generated image and a difference heat map here.")
     var saveDiff: String?
 
+    @Option(help: "Write an HTML report (DIR/index.html and its images) of the comparison here.")
+    var report: String?
+
     @Flag(help: "Print the per-case figures as JSON.")
     var json = false
 
@@ -55,6 +65,7 @@ struct Verify: ParsableCommand {
         if reference != nil && record != nil { throw ValidationError("give --reference or --record, not both") }
         if record != nil && prompts == nil { throw ValidationError("--record needs --prompts FILE") }
         if prompts != nil && record == nil { throw ValidationError("--prompts goes with --record") }
+        if report != nil && reference == nil { throw ValidationError("--report goes with --reference") }
     }
 
     func run() throws {
@@ -141,9 +152,11 @@ struct Verify: ParsableCommand {
         var minSSIM: Double
         var cases: [CaseResult]
         var passed: Bool
+        /// DIR/index.html of `--report DIR`; absent without it.
+        var report: String?
 
         enum CodingKeys: String, CodingKey {
-            case reference, models, cases, passed
+            case reference, models, cases, passed, report
             case weightType = "weight_type", minPSNR = "min_psnr", minSSIM = "min_ssim"
         }
     }
@@ -168,6 +181,11 @@ struct Verify: ParsableCommand {
         let weightType = VerifyThresholds.weightType(of: models)
         let thresholds = VerifyThresholds.defaults(for: weightType)
         let minP = minPSNR ?? thresholds.psnr, minS = minSSIM ?? thresholds.ssim
+        // The report's staging folder is made before any work, so a DIR that cannot be used stops here.
+        let reportWriter: VerifyReportWriter?
+        do { reportWriter = try report.map { try VerifyReportWriter(directory: $0) } } catch let error as VerifyReportWriter.ReportError {
+            throw CheckFailed(description: error.description)
+        }
         let pipeline = try PixArtPipeline(components: try PipelineComponents.load(paths: models))
         if let saveDiff { try FileManager.default.createDirectory(atPath: saveDiff, withIntermediateDirectories: true) }
 
@@ -188,24 +206,45 @@ struct Verify: ParsableCommand {
             let psnr = try ImageMetrics.psnr(want.rgb, got)
             let ssim = try ImageMetrics.ssim(want.rgb, got, width: want.width, height: want.height)
             let maxDiff = try ImageMetrics.maxAbsDifference(want.rgb, got)
-            results.append(CaseResult(name: c.name, psnr: psnr, ssim: ssim, maxDifference: maxDiff,
-                                      passed: psnr >= minP && ssim >= minS, seconds: Date().timeIntervalSince(start)))
+            let result = CaseResult(name: c.name, psnr: psnr, ssim: ssim, maxDifference: maxDiff,
+                                    passed: psnr >= minP && ssim >= minS, seconds: Date().timeIntervalSince(start))
+            results.append(result)
+            let heat = saveDiff == nil && reportWriter == nil ? []
+                : try ImageDiff.heatmap(want.rgb, got, width: image.width, height: image.height)
             if let saveDiff {
                 let stem = saveDiff + "/" + c.name
                 try PNGImage.write(path: stem + ".generated.png", rgb: got, width: image.width, height: image.height)
-                let heat = try ImageDiff.heatmap(want.rgb, got, width: image.width, height: image.height)
                 try PNGImage.write(path: stem + ".diff.png", rgb: heat, width: image.width, height: image.height)
+            }
+            do {
+                try reportWriter?.add(c, result: result, reference: want.rgb, generated: got, heatmap: heat,
+                                      width: image.width, height: image.height)
+            } catch let error as VerifyReportWriter.ReportError {
+                throw CheckFailed(description: error.description)
             }
             bar.advance()
         }
         bar.finish()
         let passed = results.allSatisfy(\.passed)
-        let report = ComparisonReport(reference: folder, models: models, weightType: weightType, minPSNR: minP,
-                                      minSSIM: minS, cases: results, passed: passed)
+        // The report is written before the figures are printed, failing cases or not.
+        var page: String?
+        if let reportWriter {
+            let header = VerifyReportWriter.Header(
+                models: models, weightType: weightType, minPSNR: minP, minSSIM: minS, psnrGiven: minPSNR != nil,
+                ssimGiven: minSSIM != nil, reference: folder, generator: bundle.generator, passed: passed,
+                version: PixconvVersion.string, date: Date())
+            do { try reportWriter.commit(header) } catch let error as VerifyReportWriter.ReportError {
+                throw CheckFailed(description: error.description)
+            }
+            page = reportWriter.target + "/index.html"
+        }
+        let summary = ComparisonReport(reference: folder, models: models, weightType: weightType, minPSNR: minP,
+                                       minSSIM: minS, cases: results, passed: passed, report: page)
         if json {
-            try printJSON(report)
+            try printJSON(summary)
         } else {
-            print(VerifyThresholds.table(report))
+            print(VerifyThresholds.table(summary))
+            if let page { print("report: \(page)") }
         }
         if !passed {
             let failing = results.filter { !$0.passed }.map(\.name).joined(separator: ", ")
