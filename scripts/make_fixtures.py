@@ -13,6 +13,7 @@ tests use each folder:
   reference  fixtures/reference-512/, fixtures/reference-1024ms/        (scripts/make_reference.py)
   dit        fixtures/dit/      scripts/make_dit_reference.py
   text       fixtures/text/     scripts/make_text_reference.py
+  captions   fixtures/captions/ scripts/make_caption_reference.py   (reads tiny-pixart-512/tokenizer/)
   vae        fixtures/vae/      scripts/make_vae_reference.py
   vaetiled   fixtures/vae/tiled.safetensors   scripts/make_vae_tiling_reference.py
   foreign    fixtures/foreign/  scripts/make_foreign_gguf.py
@@ -772,6 +773,7 @@ def stage_reference() -> None:
 SCRIPT_STAGES = {
     "dit": "make_dit_reference.py",        # reads tiny-pixart-512/, tiny-pixart-1024ms/
     "text": "make_text_reference.py",      # reads tiny-pixart-512/
+    "captions": "make_caption_reference.py",  # reads tiny-pixart-512/tokenizer/
     "vae": "make_vae_reference.py",        # reads tiny-pixart-512/vae/
     "vaetiled": "make_vae_tiling_reference.py",  # reads tiny-pixart-512/vae/
     "foreign": "make_foreign_gguf.py",     # reads readers/
