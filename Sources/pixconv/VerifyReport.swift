@@ -247,7 +247,7 @@ final class VerifyReportWriter {
         table.meta th { color: #555; font-weight: 600; white-space: nowrap; }
         table.cases { margin: 12px 0 20px 0; }
         table.cases th, table.cases td { border-bottom: 1px solid #ddd; padding: 4px 14px 4px 0; }
-        td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
         .verdict, .badge { display: inline-block; padding: 1px 8px; border-radius: 4px; color: #fff; font-weight: 700; }
         .verdict.pass, .badge.pass { background: #1a7f37; }
         .verdict.fail, .badge.fail { background: #cf222e; }
@@ -305,7 +305,7 @@ final class VerifyReportWriter {
         out += "<tr><th>pixconv</th><td>\(e(h.version))</td></tr>\n"
         out += "<tr><th>Date</th><td>\(e(date))</td></tr>\n"
         out += "</table>\n</header>\n<nav>\n<table class=\"cases\">\n"
-        out += "<thead><tr><th>case</th><th>result</th><th>PSNR</th><th>SSIM</th><th>largest pixel difference</th></tr></thead>\n<tbody>\n"
+        out += "<thead><tr><th>case</th><th>result</th><th class=\"num\">PSNR</th><th class=\"num\">SSIM</th><th class=\"num\">largest pixel difference</th></tr></thead>\n<tbody>\n"
         for entry in ordered {
             let r = entry.result
             out += "<tr><td><a href=\"#case-\(entry.index)\">\(e(r.name))</a></td>"
