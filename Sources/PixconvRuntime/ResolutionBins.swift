@@ -13,21 +13,41 @@ public enum ResolutionBins {
         (2.5, 1600, 640), (3.0, 1728, 576), (4.0, 2048, 512),
     ]
 
-    /// The bin for `height × width`: the key nearest to height/width, the earlier key on ties.
-    public static func classify(height: Int, width: Int, sampleSize: Int) throws -> (height: Int, width: Int) {
-        let divisor: Int
+    /// PixArt-Σ's 2048 table (`pipeline_pixart_sigma.py` ASPECT_RATIO_2048_BIN): not the 1024 table
+    /// doubled, it has more keys (0.26, 0.27, 2.89, 3.11, 3.62, 3.75, 3.88).
+    static let table2048: [(key: Double, height: Int, width: Int)] = [
+        (0.25, 1024, 4096), (0.26, 1024, 3968), (0.27, 1024, 3840), (0.28, 1024, 3712), (0.32, 1152, 3584),
+        (0.33, 1152, 3456), (0.35, 1152, 3328), (0.4, 1280, 3200), (0.42, 1280, 3072), (0.48, 1408, 2944),
+        (0.5, 1408, 2816), (0.52, 1408, 2688), (0.57, 1536, 2688), (0.6, 1536, 2560), (0.68, 1664, 2432),
+        (0.72, 1664, 2304), (0.78, 1792, 2304), (0.82, 1792, 2176), (0.88, 1920, 2176), (0.94, 1920, 2048),
+        (1.0, 2048, 2048), (1.07, 2048, 1920), (1.13, 2176, 1920), (1.21, 2176, 1792), (1.29, 2304, 1792),
+        (1.38, 2304, 1664), (1.46, 2432, 1664), (1.67, 2560, 1536), (1.75, 2688, 1536), (2.0, 2816, 1408),
+        (2.09, 2944, 1408), (2.4, 3072, 1280), (2.5, 3200, 1280), (2.89, 3328, 1152), (3.0, 3456, 1152),
+        (3.11, 3584, 1152), (3.62, 3712, 1024), (3.75, 3840, 1024), (3.88, 3968, 1024), (4.0, 4096, 1024),
+    ]
+
+    /// The table the pipeline picks by the transformer's sample size (128 → 1024, 64 → 512,
+    /// 32 → 256, and for PixArt-Σ 256 → 2048), as (key, height, width).
+    public static func table(sampleSize: Int) throws -> [(key: Double, height: Int, width: Int)] {
         switch sampleSize {
-        case 128: divisor = 1
-        case 64: divisor = 2
-        case 32: divisor = 4
+        case 256: return table2048
+        case 128: return table1024
+        case 64: return table1024.map { ($0.key, $0.height / 2, $0.width / 2) }
+        case 32: return table1024.map { ($0.key, $0.height / 4, $0.width / 4) }
         default:
             throw RuntimeError.invalidInput(
-                "resolution binning needs a model with sample_size 128, 64 or 32 (this one has \(sampleSize))")
+                "resolution binning needs a model with sample_size 256, 128, 64 or 32 (this one has \(sampleSize))")
         }
+    }
+
+    /// The bin for `height × width`: the key nearest to height/width, the earlier key on ties
+    /// (`classify_height_width_bin`).
+    public static func classify(height: Int, width: Int, sampleSize: Int) throws -> (height: Int, width: Int) {
+        let table = try table(sampleSize: sampleSize)
         let ratio = Double(height) / Double(width)
-        var best = table1024[0]
-        for entry in table1024 where abs(entry.key - ratio) < abs(best.key - ratio) { best = entry }
-        return (best.height / divisor, best.width / divisor)
+        var best = table[0]
+        for entry in table where abs(entry.key - ratio) < abs(best.key - ratio) { best = entry }
+        return (best.height, best.width)
     }
 
     /// Bilinear resize (align_corners=False, no antialias) so the image covers `to`, then a centre

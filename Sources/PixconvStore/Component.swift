@@ -41,6 +41,10 @@ public struct Component: @unchecked Sendable {  // sources are immutable after l
     public var spieceModel: [UInt8]?
     /// Output tensors in the diffusers layout, sorted by name.
     public var tensors: [PlannedTensor]
+    /// Transformer: the family its input store records (`pixconv.family`).
+    public var recordedFamily: FamilyDetection?
+    /// Transformer: the `model_index.json` pipeline class of the folder it came from.
+    public var pipelineClass: String?
 
     public init(kind: ComponentKind, origin: String, configJSON: String? = nil, spieceModel: [UInt8]? = nil,
                 tensors: [PlannedTensor] = []) {

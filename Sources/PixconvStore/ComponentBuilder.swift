@@ -28,7 +28,10 @@ public enum ComponentBuilder {
     /// An original-layout PixArt-α transformer (`blocks.N.attn.qkv.weight`, …) found under
     /// `prefix` (e.g. `state_dict.`): renamed, fused tensors split, `pos_embed` and
     /// `y_embedding` dropped, and its diffusers config inferred from shapes.
-    public static func originalPixArt(source: TensorSource, prefix: String, origin: String) throws -> Component {
+    /// `sampleSize` (from `--family`) is the latent side when the checkpoint stores no `pos_embed`.
+    public static func originalPixArt(
+        source: TensorSource, prefix: String, origin: String, sampleSize: Int? = nil
+    ) throws -> Component {
         var planned: [String: PlannedTensor] = [:]
         var keys: [String: TensorInfo] = [:]
         for info in source.tensors where info.name.hasPrefix(prefix) {
@@ -40,7 +43,7 @@ public enum ComponentBuilder {
             try add(info: info, operation: mapping.operation, targets: mapping.targets, source: source,
                     origin: origin, into: &planned)
         }
-        let config = try PixArtConfigInference.infer(originalKeys: keys, origin: origin)
+        let config = try PixArtConfigInference.infer(originalKeys: keys, origin: origin, sampleSize: sampleSize)
         return Component(kind: .transformer, origin: origin, configJSON: config, tensors: Array(planned.values))
     }
 
@@ -70,7 +73,12 @@ public enum ComponentBuilder {
 
 /// Infers a diffusers `PixArtTransformer2DModel` config.json from original-layout tensor shapes.
 public enum PixArtConfigInference {
-    public static func infer(originalKeys keys: [String: TensorInfo], origin: String) throws -> String {
+    /// The sample size comes from `pos_embed` (√N × patch); without one, from `sampleSize` (the
+    /// `--family` size), else 128 when the micro-condition embedders are there (α 1024-MS). A
+    /// PixArt-Σ MS checkpoint has neither: it needs `--family sigma-SIZE`. The interpolation scale
+    /// follows the size as both of diffusers' conversion scripts set it (256: 0.5, 512: 1, 1024: 2,
+    /// 2048: 4).
+    public static func infer(originalKeys keys: [String: TensorInfo], origin: String, sampleSize hint: Int? = nil) throws -> String {
         func shape(_ key: String) throws -> [Int] {
             guard let info = keys[key] else { throw ConvertError.missingTensor(origin: origin, name: key) }
             return info.shape
@@ -96,10 +104,18 @@ public enum PixArtConfigInference {
             if side * side == pos[1] { sampleSize = side * patch }
         }
         let multiScale = keys["csize_embedder.mlp.0.weight"] != nil
-        guard let sample = sampleSize ?? (multiScale ? 128 : nil) else {
-            throw ConvertError.badConfig(origin: origin, reason: "cannot infer the sample size: no pos_embed")
+        if let stored = sampleSize, let hint, stored != hint {
+            throw ConvertError.badConfig(
+                origin: origin, reason: "its pos_embed is for sample_size \(stored) (\(stored * 8)²), but --family says \(hint * 8)")
         }
-        let interpolation: Double = [128: 2, 64: 1, 32: 0.5][sample] ?? Double(max(sample / 64, 1))
+        guard let sample = sampleSize ?? hint ?? (multiScale ? 128 : nil) else {
+            throw ConvertError.badConfig(
+                origin: origin,
+                reason: "cannot tell the model's size: it stores no pos_embed and no micro-condition embedders "
+                    + "(csize_embedder), as a PixArt-Σ MS checkpoint; give --family with the size, e.g. --family sigma-1024 "
+                    + "(\(FamilyChoice.help))")
+        }
+        let interpolation: Double = [256: 4, 128: 2, 64: 1, 32: 0.5][sample] ?? Double(max(sample / 64, 1))
         var config: [String: Any] = [
             "_class_name": "PixArtTransformer2DModel",
             "activation_fn": "gelu-approximate",

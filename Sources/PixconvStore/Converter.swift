@@ -13,6 +13,8 @@ public struct ConvertOptions: Sendable {
     public var keepF32: [String] = []
     public var ema = false
     public var replace = false
+    /// `--family`: the model family (and size) when detection should not decide it.
+    public var family: FamilyChoice? = nil
 
     public init() {}
 }
@@ -38,9 +40,13 @@ public struct ConvertSummary: Codable, Sendable {
     public var seconds: Double
     public var tensors: [Stored]
     public var warnings: [String]
+    /// The model family recorded (stores with a transformer), e.g. `pixart-sigma`, and why.
+    public var family: String?
+    public var familyReason: String?
 
     enum CodingKeys: String, CodingKey {
-        case output, format, type, components, inputs, tensors, warnings, seconds
+        case output, format, type, components, inputs, tensors, warnings, seconds, family
+        case familyReason = "family_reason"
         case tensorCount = "tensor_count", inputBytes = "input_bytes", outputBytes = "output_bytes"
     }
 }
@@ -64,7 +70,7 @@ public enum Converter {
         }
         var byKind: [ComponentKind: Component] = [:]
         for path in paths {
-            for component in try ModelInput(path: path).components(ema: options.ema) {
+            for component in try ModelInput(path: path).components(ema: options.ema, family: options.family) {
                 if let first = byKind[component.kind] {
                     throw ConvertError.duplicateComponent(kind: component.kind.rawValue, first: first.origin, second: component.origin)
                 }
@@ -72,6 +78,15 @@ public enum Converter {
             }
         }
         let components = byKind.values.sorted { $0.kind < $1.kind }
+        var family: FamilyDetection? = nil
+        if byKind[.transformer] != nil {
+            family = FamilyDetection.detect(FamilyDetection.Evidence(components: byKind), choice: options.family)
+        } else if let choice = options.family {
+            throw ConvertError.unsupported("--family \(choice) needs a transformer among the inputs (a family belongs to the transformer)")
+        }
+        let familyMetadata: [(key: String, value: GGUFValue)] = family.map {
+            [(StoreKeys.family, .string($0.family.rawValue)), (StoreKeys.familyReason, .string($0.reason))]
+        } ?? []
         let weighted = components.filter { !$0.tensors.isEmpty }
         guard !weighted.isEmpty || options.format == .gguf, !components.isEmpty else { throw ConvertError.noComponents }
 
@@ -125,7 +140,8 @@ public enum Converter {
                 pixconvVersion: pixconvVersion, components: weighted.map { String($0.kind.storePrefix.dropLast()) },
                 configs: configs, spieceModel: byKind[.tokenizer]?.spieceModel,
                 schedulerConfig: byKind[.scheduler]?.configJSON, sources: try sourcesJSON(hasher.placeholders),
-                precisionPolicy: policy.summary, fileType: GGMLType.fileType(for: policy.target))
+                precisionPolicy: policy.summary, fileType: GGMLType.fileType(for: policy.target),
+                extraMetadata: familyMetadata)
             let summary = try PixconvStoreWriter.write(
                 to: output, manifest: placeholder, tensors: plan.map(\.stored), replace: options.replace,
                 finalManifest: {
@@ -152,6 +168,7 @@ public enum Converter {
         case .safetensors:
             outputBytes = try SafetensorsExport.write(
                 components: components, plan: plan.map { ($0.stored, $0.tensor) }, output: output,
+                pipelineClass: (family?.family ?? .alpha).defaults.pipelineClass,
                 replace: options.replace, encode: encoded, advance: advance)
         }
         return ConvertSummary(
@@ -160,7 +177,7 @@ public enum Converter {
             inputBytes: inputBytes, outputBytes: outputBytes, seconds: Date().timeIntervalSince(start),
             tensors: plan.map { .init(name: $0.stored.name, dtype: $0.stored.dtype.rawValue, shape: $0.stored.shape,
                                       bytes: $0.stored.byteCount, reason: $0.reason) },
-            warnings: Array(Set(warnings)).sorted())
+            warnings: Array(Set(warnings)).sorted(), family: family?.family.rawValue, familyReason: family?.reason)
     }
 
     public static let pixconvVersion = "0.1.0"

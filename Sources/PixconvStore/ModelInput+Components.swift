@@ -8,10 +8,17 @@ extension ModelInput {
     /// Each part's component is its folder name when it has one, otherwise what `ModelKind`
     /// detects from tensor names and shapes. An original-layout PixArt checkpoint is unwrapped
     /// (`state_dict`, or `state_dict_ema` with `ema`), renamed and split, and its config inferred.
-    public func components(ema: Bool = false) throws -> [Component] {
+    /// `family` (`--family`) gives the sample size an original-layout checkpoint does not record.
+    public func components(ema: Bool = false, family: FamilyChoice? = nil) throws -> [Component] {
         var result: [Component] = []
         for part in parts {
-            if let component = try component(for: part, ema: ema) { result.append(component) }
+            guard var component = try component(for: part, ema: ema, family: family) else { continue }
+            if component.kind == .transformer {
+                component.pipelineClass = pipelineClass
+                component.recordedFamily = store?.family
+                try ModelInput.check(component, against: family)
+            }
+            result.append(component)
         }
         guard !result.isEmpty else {
             throw ConvertError.unknownInput(path: path, reason: "holds no PixArt transformer, T5 encoder, VAE, tokenizer or scheduler")
@@ -19,7 +26,16 @@ extension ModelInput {
         return result
     }
 
-    private func component(for part: Part, ema: Bool) throws -> Component? {
+    /// A `--family` size must agree with the transformer's config.
+    static func check(_ transformer: Component, against family: FamilyChoice?) throws {
+        guard let want = family?.sampleSize, let text = transformer.configJSON,
+              let have = FamilyDetection.configValue(text, "sample_size")?.int, have != want else { return }
+        throw ConvertError.badConfig(
+            origin: transformer.origin,
+            reason: "--family \(family!) means sample_size \(want), but the transformer config has \(have)")
+    }
+
+    private func component(for part: Part, ema: Bool, family: FamilyChoice?) throws -> Component? {
         let origin = part.name.map { path + "/" + $0 } ?? path
         if let name = part.name, let kind = ComponentKind(rawValue: name) {
             switch kind {
@@ -40,7 +56,8 @@ extension ModelInput {
         case .pixartTransformer:
             if detected.layout == .original {
                 return try ComponentBuilder.originalPixArt(
-                    source: source, prefix: try stateDictPrefix(source, detected: detected.prefix, ema: ema), origin: origin)
+                    source: source, prefix: try stateDictPrefix(source, detected: detected.prefix, ema: ema), origin: origin,
+                    sampleSize: family?.sampleSize)
             }
             return try ComponentBuilder.diffusers(
                 kind: .transformer, source: source, prefix: detected.prefix,

@@ -41,6 +41,8 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
     public let metadata: [String: String]
     /// The pixconv store, when the input is one (a GGUF file with pixconv metadata).
     public let store: PixconvStore?
+    /// A pipeline folder's `model_index.json` `_class_name` (`PixArtAlphaPipeline`, …).
+    public let pipelineClass: String?
 
     public init(path: String) throws {
         self.path = path
@@ -60,8 +62,10 @@ public final class ModelInput: @unchecked Sendable {  // immutable after init
             values = []
             metadata = [:]
             store = nil
+            pipelineClass = folder.modelIndex?["_class_name"]?.string
             return
         }
+        pipelineClass = nil
         let file = try MappedFile(path: path)
         do {
             (format, parts, values, metadata, store) = try ModelInput.openFile(file, path: path)

@@ -97,6 +97,12 @@ public final class PixconvStore: TensorSource {
     }
 
     public var schedulerConfig: String? { file.value(StoreKeys.schedulerConfig)?.stringValue }
+    /// The model family `convert` found (`pixconv.family`, `pixconv.family_reason`); nil in stores
+    /// without a transformer and in stores written before families were recorded.
+    public var family: FamilyDetection? {
+        FamilyDetection(recorded: file.value(StoreKeys.family)?.stringValue,
+                        reason: file.value(StoreKeys.familyReason)?.stringValue)
+    }
     public var sources: String? { file.value(StoreKeys.sources)?.stringValue }
     public var precisionPolicy: String? { file.value(StoreKeys.precisionPolicy)?.stringValue }
     public var fileType: UInt32? { file.value(StoreKeys.fileType)?.uint32Value }

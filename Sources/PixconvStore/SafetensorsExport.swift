@@ -8,8 +8,8 @@ import PixconvReaders
 /// temporary name beside the target and renamed when complete.
 enum SafetensorsExport {
     static func write(
-        components: [Component], plan: [(stored: TensorInfo, tensor: PlannedTensor)], output: String, replace: Bool,
-        encode: (Int) throws -> [UInt8], advance: (Int) -> Void
+        components: [Component], plan: [(stored: TensorInfo, tensor: PlannedTensor)], output: String,
+        pipelineClass: String = "PixArtAlphaPipeline", replace: Bool, encode: (Int) throws -> [UInt8], advance: (Int) -> Void
     ) throws -> Int {
         let weighted = components.filter { !$0.tensors.isEmpty }
         if output.hasSuffix(".safetensors") {
@@ -28,7 +28,7 @@ enum SafetensorsExport {
         defer { if !committed { try? FileManager.default.removeItem(atPath: temporary) } }
 
         var total = 0
-        var index: [String: Any] = ["_class_name": "PixArtAlphaPipeline", "_diffusers_version": "0.42.1"]
+        var index: [String: Any] = ["_class_name": pipelineClass, "_diffusers_version": "0.42.1"]
         for component in components {
             let folder = temporary + "/" + component.kind.rawValue
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)

@@ -15,6 +15,8 @@ public enum StoreKeys {
     public static let tensorCRC32 = "pixconv.tensor_crc32"  // ARRAY of UINT32, tensor-info order
     public static let headerCRC32 = "pixconv.header_crc32"  // UINT32, see formats/store.md
     public static let precisionPolicy = "pixconv.precision_policy"  // STRING
+    public static let family = "pixconv.family"  // STRING, ModelFamily raw value (stores with a transformer)
+    public static let familyReason = "pixconv.family_reason"  // STRING, what decided the family
 
     /// `pixconv.<component>.config`: the component's config.json text.
     public static func config(_ component: String) -> String { "pixconv.\(component).config" }

@@ -15,6 +15,12 @@ struct Convert: ParsableCommand {
             embedding and position tables and norms stay f32; for q8_0/q4_0, rows whose length is not a
             multiple of 32 fall back to f16. --keep-f32 keeps more (glob patterns, '*' matches anything).
 
+            Model family: the store records which PixArt it holds (pixart-alpha, pixart-sigma,
+            pixart-lcm, pixart-dmd), found from model_index.json's pipeline class, the scheduler config
+            (LCMScheduler, DDPMScheduler), the VAE (SDXL's: Σ) or micro-conditions (α 1024-MS), else α
+            is assumed; generate takes that family's defaults. --family overrides it, and gives the size
+            a PixArt-Σ MS checkpoint in the original layout does not store (--family sigma-1024).
+
             The output is written under a temporary name and renamed when complete; an existing output
             is kept unless --force.
 
@@ -23,6 +29,7 @@ struct Convert: ParsableCommand {
               pixconv convert PixArt-XL-2-1024-MS/ -o pixart-1024.f16.gguf --type f16 --keep-f32 'dit.proj_out.*'
               pixconv convert PixArt-XL-2-512x512.pth -o transformer.safetensors --format safetensors --type f16
               pixconv convert PixArt-XL-2-1024-MS/ -o pixart-diffusers/ --format safetensors --type bf16 --json
+              pixconv convert PixArt-Sigma-XL-2-1024-MS.pth t5/ sdxl-vae/ -o sigma-1024.q8_0.gguf --type q8_0 --family sigma-1024
             """)
 
     @Argument(help: "Input checkpoints, files or folders.")
@@ -43,6 +50,9 @@ struct Convert: ParsableCommand {
     @Flag(help: "Use the EMA weights (state_dict_ema) of a training checkpoint.")
     var ema = false
 
+    @Option(help: "Model family: \(FamilyChoice.help) (default: detected).")
+    var family: String?
+
     @Flag(help: "Replace an existing output.")
     var force = false
 
@@ -57,6 +67,9 @@ struct Convert: ParsableCommand {
         guard ConvertOptions.Format(rawValue: format) != nil else {
             throw ValidationError("unknown --format '\(format)': use gguf or safetensors")
         }
+        if let family, FamilyChoice(parsing: family) == nil {
+            throw ValidationError("unknown --family '\(family)': use \(FamilyChoice.help)")
+        }
     }
 
     func run() throws {
@@ -66,6 +79,7 @@ struct Convert: ParsableCommand {
         options.keepF32 = keepF32
         options.ema = ema
         options.replace = force
+        options.family = family.flatMap(FamilyChoice.init(parsing:))
         let bar = ProgressBar(label: "converting", total: 1, unit: "B", enabled: !json && isatty(2) == 1)
         var lastTotal = 0
         var progressBar = bar
@@ -84,6 +98,7 @@ struct Convert: ParsableCommand {
             print("wrote \(summary.output): \(summary.tensorCount) tensors (\(summary.components.joined(separator: ", "))), "
                   + "\(formatBytes(summary.outputBytes)) from \(formatBytes(summary.inputBytes)) in "
                   + String(format: "%.2f s (%@/s)", summary.seconds, formatBytes(Int(rate))))
+            if let f = summary.family { print("family: \(f) (\(summary.familyReason ?? ""))") }
             for warning in summary.warnings { printError("warning: " + warning) }
         }
     }

@@ -71,6 +71,52 @@ struct InspectReport: Encodable {
         }
     }
 
+    struct FamilyReport: Encodable {
+        var family: String
+        var name: String
+        var reason: String
+        var certain: Bool
+        var scheduler: String
+        var steps: Int
+        var guidanceScale: Float
+        var timesteps: [Int]?
+        var textLength: Int
+        var pipelineClass: String
+
+        enum CodingKeys: String, CodingKey {
+            case family, name, reason, certain, scheduler, steps, timesteps
+            case guidanceScale = "guidance_scale", textLength = "text_length", pipelineClass = "pipeline_class"
+        }
+
+        /// The family of the input's transformer and its defaults; nil without a transformer.
+        init?(_ input: ModelInput) {
+            guard let components = try? input.components() else { return nil }
+            let byKind = Dictionary(components.map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
+            guard let transformer = byKind[.transformer] else { return nil }
+            let found = FamilyDetection.detect(FamilyDetection.Evidence(components: byKind))
+            let d = found.family.defaults
+            let sample = transformer.configJSON.flatMap { FamilyDetection.configValue($0, "sample_size")?.int }
+            family = found.family.rawValue
+            name = found.family.displayName(sampleSize: sample)
+            reason = found.reason
+            certain = found.certain
+            scheduler = d.scheduler
+            steps = d.steps
+            guidanceScale = d.guidanceScale
+            timesteps = d.timesteps
+            textLength = d.textLength
+            pipelineClass = d.pipelineClass
+        }
+
+        var text: String {
+            var out = "family: \(name) (\(terminalSafe(reason)))\n"
+            out += "family defaults: \(scheduler), \(steps) step\(steps == 1 ? "" : "s"), guidance \(guidanceScale)"
+            if let t = timesteps { out += ", timesteps \(t.map(String.init).joined(separator: ","))" }
+            out += ", \(textLength) text tokens (\(pipelineClass))\n"
+            return out
+        }
+    }
+
     var path: String
     var format: String
     var tensors: [Tensor]
@@ -81,9 +127,10 @@ struct InspectReport: Encodable {
     var tensorCount: Int
     var components: [ComponentReport]
     var store: StoreReport?
+    var family: FamilyReport?
 
     enum CodingKeys: String, CodingKey {
-        case path, format, tensors, metadata, values, parameters, bytes, components, store
+        case path, format, tensors, metadata, values, parameters, bytes, components, store, family
         case tensorCount = "tensor_count"
     }
 
@@ -112,6 +159,7 @@ struct InspectReport: Encodable {
             store = StoreReport(pixconvVersion: s.version, precisionPolicy: s.precisionPolicy, fileType: s.fileType,
                                 sources: s.sources, storedTypes: types)
         }
+        family = FamilyReport(input)
     }
 
     var text: String {
@@ -133,6 +181,7 @@ struct InspectReport: Encodable {
             out += "\n"
             if let policy = store.precisionPolicy { out += "precision policy: \(terminalSafe(policy))\n" }
         }
+        if let family { out += family.text }
         let nameWidth = min(72, tensors.map { terminalSafe($0.name).count }.max() ?? 0)
         out += "tensors (\(tensorCount)):\n"
         for t in tensors {
@@ -156,12 +205,12 @@ struct InspectReport: Encodable {
     static func describe(_ kind: ModelKind) -> String {
         switch kind.family {
         case .pixartTransformer:
-            guard let p = kind.pixart else { return "PixArt-α transformer" }
+            guard let p = kind.pixart else { return "PixArt transformer" }
             let layout = kind.layout == .original ? "original PixArt layout" : "diffusers layout"
-            var text = "PixArt-α transformer (\(layout)): depth \(p.depth), hidden \(p.hiddenSize)"
+            var text = "PixArt transformer (\(layout)): depth \(p.depth), hidden \(p.hiddenSize)"
             if let h = p.headCount { text += ", heads \(h)" }
             if let s = p.sampleSize { text += ", sample size \(s)" }
-            text += p.multiScale ? ", multi-scale (1024-MS micro-conditions)" : ", single-scale"
+            text += p.multiScale ? ", micro-conditions (α 1024-MS)" : ", no micro-conditions"
             if !kind.prefix.isEmpty { text += ", under \"\(terminalSafe(kind.prefix))\"" }
             return text
         case .t5Encoder:

@@ -37,13 +37,14 @@ final class InspectCommandTests: XCTestCase {
     func testTextShowsKindValuesAndTotals() throws {
         let result = try CLI.run(["inspect", CLI.fixture("readers/pixart-original-ms.pth")])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("PixArt-α transformer (original PixArt layout): depth 2, hidden 24"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("multi-scale"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("PixArt transformer (original PixArt layout): depth 2, hidden 24"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("micro-conditions (α 1024-MS)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("family: pixart-alpha-1024 (the transformer has micro-conditions"), result.stdout)
         XCTAssertTrue(result.stdout.contains("epoch = 3"), result.stdout)
         XCTAssertTrue(result.stdout.contains("state_dict.blocks.0.attn.qkv.weight"), result.stdout)
         let folder = try CLI.run(["inspect", CLI.fixture("tiny-pixart-1024ms")])
         XCTAssertEqual(folder.status, 0, folder.stderr)
-        for line in ["[transformer] PixArt-α transformer (diffusers layout)", "[text_encoder] T5 encoder: d_model 32, 2 layers",
+        for line in ["[transformer] PixArt transformer (diffusers layout)", "[text_encoder] T5 encoder: d_model 32, 2 layers",
                      "[vae] SD-style VAE: latent channels 4, blocks [32, 64]", "[tokenizer] tokenizer (spiece.model)"] {
             XCTAssertTrue(folder.stdout.contains(line), line)
         }
