@@ -16,14 +16,14 @@ struct Verify: ParsableCommand {
             q8_0 15 dB / 0.75, q4_0 10 dB / 0.45 (set from the trained demo model).
 
             With --record DIR --prompts FILE, pixconv makes a reference bundle itself from a trusted
-            model (for checkpoints diffusers cannot run here).
+            model (for checkpoints diffusers cannot run here). With neither, each --model store has its
+            structure and every tensor's CRC-32 checked, and the first damaged tensor is named.
 
             With --report DIR (goes with --reference), DIR/index.html is written: a static page with
             each case's reference image, generated image, difference heat map and figures, failing
             cases first, and the PNGs beside it (relative links, no scripts), so that CI can keep DIR.
             It is written when cases fail too, and replaces a previous report in DIR whole; a DIR that
-            exists must be empty or such a report. Nothing is left half-written on an error. With neither, each --model store has its
-            structure and every tensor's CRC-32 checked, and the first damaged tensor is named.
+            exists must be empty or such a report. Nothing is left half-written on an error.
 
             Examples:
               pixconv verify --model pixart-512.q8_0.gguf --reference fixtures/reference-512
@@ -54,7 +54,8 @@ struct Verify: ParsableCommand {
     @Option(name: .customLong("save-diff"), help: "Write each generated image and a difference heat map here.")
     var saveDiff: String?
 
-    @Option(help: "Write an HTML report (DIR/index.html and its images) of the comparison here.")
+    @Option(help: ArgumentHelp("Write an HTML report of the comparison into this folder (index.html and its PNGs).",
+                               valueName: "dir"))
     var report: String?
 
     @Flag(help: "Print the per-case figures as JSON.")
@@ -66,6 +67,13 @@ struct Verify: ParsableCommand {
         if record != nil && prompts == nil { throw ValidationError("--record needs --prompts FILE") }
         if prompts != nil && record == nil { throw ValidationError("--prompts goes with --record") }
         if report != nil && reference == nil { throw ValidationError("--report goes with --reference") }
+        if let report, let saveDiff {
+            func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+            let r = absolute(report), d = absolute(saveDiff)
+            if d == r || d.hasPrefix(r + "/") {
+                throw ValidationError("--save-diff cannot be the --report folder or inside it: the report replaces that folder whole")
+            }
+        }
     }
 
     func run() throws {

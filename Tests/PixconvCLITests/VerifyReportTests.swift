@@ -197,6 +197,14 @@ final class VerifyReportTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: report))
         XCTAssertEqual(leftovers(beside: report), [])
 
+        // --save-diff cannot go into the folder the report replaces.
+        for diffs in [report, report + "/diffs", report + "/./diffs/"] {
+            let inside = try CLI.run(["verify", "--model", model, "--reference", bundle, "--report", report, "--save-diff", diffs])
+            XCTAssertEqual(inside.status, 2, diffs)
+            XCTAssertTrue(inside.stderr.contains("--save-diff cannot be the --report folder"), inside.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: report))
+
         // --report needs --reference.
         let alone = try CLI.run(["verify", "--model", model, "--report", report])
         XCTAssertEqual(alone.status, 2)
