@@ -40,10 +40,13 @@ trap 'rm -f "$tmp"' EXIT
 # Its own profile folder, so that no running browser or earlier profile is touched.
 profile=$(mktemp -d)
 trap 'rm -f "$tmp"; rm -rf "$profile"' EXIT
+# Chromium is chatty on stderr even when it works (D-Bus, GPU probing): keep its output for a failure.
+log="$profile/render.log"
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$profile" \
-  --screenshot="$tmp" --window-size="$width,$height" "file://$page" >/dev/null 2>&1 || true
+  --screenshot="$tmp" --window-size="$width,$height" "file://$page" >"$log" 2>&1 || true
 if [ ! -s "$tmp" ]; then
-  echo "$0: $browser wrote no screenshot of $page" >&2
+  echo "$0: $browser wrote no screenshot of $page; its output ends:" >&2
+  tail -n 20 "$log" >&2
   exit 1
 fi
 mv "$tmp" "$target"

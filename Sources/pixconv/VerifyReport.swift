@@ -299,7 +299,10 @@ final class VerifyReportWriter {
         out += "<tr><th>Store\(h.models.count == 1 ? "" : "s")</th><td>\(stores)</td></tr>\n"
         out += "<tr><th>Weight type</th><td id=\"weight-type\">\(e(h.weightType))</td></tr>\n"
         out += "<tr><th>Thresholds</th><td id=\"thresholds\" data-min-psnr=\"\(e(exact(h.minPSNR)))\" data-min-ssim=\"\(e(exact(h.minSSIM)))\">"
-            + "PSNR ≥ \(e(number(h.minPSNR))) dB (\(e(psnrSource))), SSIM ≥ \(e(number(h.minSSIM))) (\(e(ssimSource)))</td></tr>\n"
+            + (h.psnrGiven || h.ssimGiven
+                ? "PSNR ≥ \(e(number(h.minPSNR))) dB (\(e(psnrSource))), SSIM ≥ \(e(number(h.minSSIM))) (\(e(ssimSource)))"
+                : "PSNR ≥ \(e(number(h.minPSNR))) dB, SSIM ≥ \(e(number(h.minSSIM))) (the defaults for \(e(h.weightType)))")
+            + "</td></tr>\n"
         out += "<tr><th>Reference bundle</th><td><code>\(e(h.reference))</code><br>made by \(e(h.generator))</td></tr>\n"
         out += "<tr><th>Verdict</th><td>\(verdict): \(e(summary))</td></tr>\n"
         out += "<tr><th>pixconv</th><td>\(e(h.version))</td></tr>\n"
