@@ -131,8 +131,20 @@ final class VerifyReportTests: XCTestCase {
         ]]
         try JSONSerialization.data(withJSONObject: cases).write(to: URL(fileURLWithPath: bundle + "/cases.json"))
         let report = dir + "/report"
+        // A staging folder of a killed run is removed by the next run; one of a live process is kept.
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        let stale = dir + "/.report.pixconv-\(finished.processIdentifier)-1.tmp", live = dir + "/.report.pixconv-\(getpid())-1.tmp"
+        for folder in [stale, live] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data("half".utf8).write(to: URL(fileURLWithPath: folder + "/index.html"))
+        }
         let run = try CLI.run(["verify", "--model", store, "--reference", bundle, "--report", report, "--min-psnr", "0", "--min-ssim", "0"])
         XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(leftovers(beside: report), [(live as NSString).lastPathComponent])
+        try FileManager.default.removeItem(atPath: live)
         let html = try page(report)
         XCTAssertTrue(html.contains("a red circle on a blue background &lt;b&gt;&amp;&quot;&#39;"), "prompt")
         XCTAssertTrue(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "negative prompt")
