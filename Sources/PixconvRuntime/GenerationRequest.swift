@@ -22,6 +22,9 @@ public struct GenerationRequest: Sendable {
     public var vaeTiling: Bool? = nil
     /// Bytes the VAE decode may take; nil → three quarters of the memory available when it starts.
     public var memoryBudget: Int? = nil
+    /// diffusers' `clean_caption` (its default, true): prompt and negative prompt go through
+    /// `pixArtCleanCaption`; false: Python `lower().strip()` only (formats/caption-cleaning.md).
+    public var cleanCaption: Bool = true
 
     public init(prompt: String) { self.prompt = prompt }
 }

@@ -83,7 +83,7 @@ public final class PixArtPipeline {
         let textLength = 120
         // One batched call widens each T5 layer once for both prompts.
         let texts = doGuidance ? [request.negativePrompt, request.prompt] : [request.prompt]
-        let tokens = texts.map { tokenizer.encode(pixArtPreprocess($0), maxLength: textLength) }
+        let tokens = texts.map { tokenizer.encode(pixArtPreprocess($0, cleanCaption: request.cleanCaption), maxLength: textLength) }
         let hidden = try encoder.encode(batch: tokens)
         let positive = (hidden: hidden[hidden.count - 1], mask: tokens[tokens.count - 1].mask.map(Float.init))
         let negative = doGuidance ? (hidden: hidden[0], mask: tokens[0].mask.map(Float.init)) : nil

@@ -13,6 +13,8 @@ public struct ReferenceBundle: Sendable {
         public var height: Int
         public var width: Int
         public var scheduler: String
+        /// diffusers' `clean_caption` (absent: false, as the bundle scripts call diffusers).
+        public var cleanCaption = false
         /// The expected image's file name, relative to the bundle folder.
         public var image: String
 
@@ -25,6 +27,7 @@ public struct ReferenceBundle: Sendable {
             r.height = height
             r.width = width
             r.scheduler = scheduler
+            r.cleanCaption = cleanCaption
             return r
         }
     }
@@ -117,6 +120,10 @@ extension ReferenceBundle.Case {
         scheduler = try string("scheduler", default: "dpm++2m")
         guard ReferenceBundle.schedulers.contains(scheduler) else {
             throw fail("unknown scheduler \"\(scheduler)\" (dpm++2m, ddim or euler)")
+        }
+        if let raw = o["clean_caption"], !(raw is NSNull) {
+            guard isJSONBool(raw), let flag = raw as? Bool else { throw fail("\"clean_caption\" must be true or false") }
+            cleanCaption = flag
         }
         image = requireImage ? try string("image") : try string("image", default: name + ".png")
         guard !image.contains("/"), !image.hasPrefix(".") else { throw fail("\"image\" must be a file name") }

@@ -79,6 +79,10 @@ struct Generate: ParsableCommand {
     @Option(help: "img2img: how much of the schedule to run, in (0, 1] (default 0.8).")
     var strength: Double?
 
+    @Flag(name: .customLong("no-clean-caption"),
+          help: "Do not clean the prompts as diffusers' clean_caption=True (its default) does (URLs, HTML, @handles, … removed); only lower-case and strip them.")
+    var noCleanCaption = false
+
     @Flag(name: .customLong("resolution-binning"), help: "Snap the size to the nearest trained aspect ratio, then resize back (diffusers' default).")
     var resolutionBinning = false
 
@@ -172,6 +176,7 @@ struct Generate: ParsableCommand {
         let loaded = Date()
         var request = GenerationRequest(prompt: prompt ?? "")
         request.negativePrompt = negativePrompt
+        request.cleanCaption = !noCleanCaption
         request.seed = seed
         request.steps = steps
         request.guidanceScale = guidanceScale

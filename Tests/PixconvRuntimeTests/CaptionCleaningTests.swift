@@ -81,6 +81,49 @@ final class CaptionCleaningTests: XCTestCase {
         XCTAssertEqual(pixArtPreprocess("  A+B  ", cleanCaption: true), pixArtCleanCaption("  A+B  "))
     }
 
+    /// The pipeline cleans by default: "A+Red+Fox, https://x.com" gives the image of "a red fox"
+    /// (diffusers' cleaning of it) without cleaning, and not the one of its uncleaned text.
+    func testPipelineCleansByDefault() throws {
+        let pipeline = try PixArtPipeline(components: try PipelineComponents.load(
+            paths: [Self.root.appendingPathComponent("fixtures/tiny-pixart-512").path]))
+        func image(_ prompt: String, clean: Bool) throws -> [Float] {
+            var r = GenerationRequest(prompt: prompt)
+            r.steps = 2
+            r.guidanceScale = 1
+            r.cleanCaption = clean
+            return try pipeline.generate(r)[0].pixels
+        }
+        let prompt = "A+Red+Fox, https://x.com"
+        XCTAssertEqual(pixArtCleanCaption(prompt), "a red fox")
+        let cleaned = try image(prompt, clean: true)
+        XCTAssertTrue(cleaned == (try image("a red fox", clean: false)))
+        XCTAssertFalse(cleaned == (try image(prompt, clean: false)))
+        XCTAssertTrue(GenerationRequest(prompt: "").cleanCaption)
+    }
+
+    /// Reference bundles: `clean_caption` absent → false (what every committed bundle was made with).
+    func testBundleCleanCaptionField() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("caption-bundle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func cases(_ extra: String) throws -> [ReferenceBundle.Case] {
+            let json = #"{"cases": [{"name": "a", "prompt": "x", "height": 16, "width": 16, "image": "a.png""# + extra + "}]}"
+            try json.write(to: dir.appendingPathComponent("cases.json"), atomically: true, encoding: .utf8)
+            return try ReferenceBundle(folder: dir.path).cases
+        }
+        XCTAssertFalse(try cases("")[0].cleanCaption)
+        XCTAssertFalse(try cases("")[0].request.cleanCaption)
+        XCTAssertTrue(try cases(#", "clean_caption": true"#)[0].request.cleanCaption)
+        XCTAssertFalse(try cases(#", "clean_caption": false"#)[0].request.cleanCaption)
+        XCTAssertThrowsError(try cases(#", "clean_caption": 1"#))
+        XCTAssertThrowsError(try cases(#", "clean_caption": "yes""#))
+        for folder in ["reference-512", "reference-1024ms", "reference-demo"] {
+            for c in try ReferenceBundle(folder: Self.root.appendingPathComponent("fixtures/" + folder).path).cases {
+                XCTAssertFalse(c.request.cleanCaption, "\(folder)/\(c.name)")
+            }
+        }
+    }
+
     private func checkHelper(_ name: String, _ f: (String) -> String) throws {
         let pairs = try XCTUnwrap(try reference().helpers[name], name)
         XCTAssertGreaterThan(pairs.count, 10)
