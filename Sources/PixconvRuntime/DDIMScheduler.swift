@@ -6,6 +6,15 @@ import Foundation
 /// taken from the file and the others keep DDIM's defaults: timestep_spacing "linspace" (from the
 /// file), clip_sample true, set_alpha_to_one true, steps_offset 0. Note that with "linspace" spacing
 /// diffusers still steps to `t − T // N` (not to the next listed timestep); this is reproduced.
+extension SchedulerKind {
+    public static let ddim = SchedulerKind(
+        name: "ddim", className: "DDIMScheduler", acceptsCustomTimesteps: false, summary: "DDIM, eta 0"
+    ) { config, schedule in
+        guard case let .steps(n) = schedule else { throw SchedulerError.customTimestepsUnsupported("ddim") }
+        return try DDIMScheduler(config: config, steps: n)
+    }
+}
+
 public struct DDIMScheduler: Scheduler {
     public let config: SchedulerConfig
     public let timestepValues: [Int]
@@ -63,7 +72,8 @@ public struct DDIMScheduler: Scheduler {
         return (0..<original.count).map { a * original[$0] + b * noise[$0] }
     }
 
-    public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float]) throws -> [Float] {
+    public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float],
+                              generators: inout [TorchGenerator]) throws -> SchedulerStepOutput {
         guard stepIndex == nextStep else { throw SchedulerError.outOfOrder(expected: nextStep, got: stepIndex) }
         guard stepIndex < timesteps.count else { throw SchedulerError.stepOutOfRange(step: stepIndex, count: timesteps.count) }
         try schedulerCheck(modelOutput, count: sample.count)
@@ -97,6 +107,6 @@ public struct DDIMScheduler: Scheduler {
         var out = [Float](repeating: 0, count: sample.count)
         for i in out.indices { out[i] = prevScale * x0[i] + dirScale * eps[i] }
         nextStep += 1
-        return out
+        return SchedulerStepOutput(prevSample: out, predOriginalSample: x0)
     }
 }

@@ -7,6 +7,18 @@ import Foundation
 ///
 /// Scalar coefficients are float32 as diffusers' 0-d float32 tensors; the final σ = 0 step is first
 /// order and returns the predicted x0 exactly (e^(−∞) = 0, no NaN).
+extension SchedulerKind {
+    public static let dpmSolverMultistep = SchedulerKind(
+        name: "dpm++2m", aliases: ["dpm", "dpmsolver++", "dpmsolvermultistep"], className: "DPMSolverMultistepScheduler",
+        acceptsCustomTimesteps: true, summary: "DPM-Solver++ 2M (PixArt-α's default)"
+    ) { config, schedule in
+        switch schedule {
+        case let .steps(n): return try DPMSolverMultistep(config: config, steps: n)
+        case let .custom(t): return try DPMSolverMultistep(config: config, steps: t.count, customTimesteps: t)
+        }
+    }
+}
+
 public struct DPMSolverMultistep: Scheduler {
     public let config: SchedulerConfig
     /// Integer timesteps (int64 in diffusers).
@@ -20,7 +32,9 @@ public struct DPMSolverMultistep: Scheduler {
     private var lowerOrderNums = 0
     private var nextStep = 0
 
-    public init(config: SchedulerConfig, steps: Int) throws {
+    /// `customTimesteps`: diffusers' `set_timesteps(timesteps=…)` (the list is used as given, σ
+    /// interpolated as for computed timesteps; `steps` is then its count).
+    public init(config: SchedulerConfig, steps: Int, customTimesteps: [Int]? = nil) throws {
         guard config.algorithmType == "dpmsolver++" else {
             throw SchedulerError.unsupported(key: "algorithm_type", value: config.algorithmType)
         }
@@ -49,6 +63,13 @@ public struct DPMSolverMultistep: Scheduler {
         let last = n - clipped
 
         var ts: [Int]
+        if let customTimesteps {
+            try schedulerCheckCustom(customTimesteps, trainTimesteps: n)
+            for (key, on) in [("use_karras_sigmas", config.useKarrasSigmas), ("use_lu_lambdas", config.useLuLambdas)] where on {
+                throw SchedulerError.unsupported(key: key + " with custom timesteps", value: "true")
+            }
+            ts = customTimesteps
+        } else {
         switch config.timestepSpacing ?? "linspace" {
         case "linspace":
             ts = Array(SchedulerNumpy.linspace(0, Double(last - 1), steps + 1).map(SchedulerNumpy.roundToInt).reversed().dropLast())
@@ -60,6 +81,7 @@ public struct DPMSolverMultistep: Scheduler {
             ts = SchedulerNumpy.arange(Double(last), 0, -ratio).map { SchedulerNumpy.roundToInt($0) - 1 }
         case let other:
             throw SchedulerError.unsupported(key: "timestep_spacing", value: other)
+        }
         }
         guard !ts.isEmpty, ts.allSatisfy({ $0 >= 0 && $0 < n }) else {
             throw SchedulerError.invalidSteps(steps: steps, trainTimesteps: n)
@@ -104,7 +126,8 @@ public struct DPMSolverMultistep: Scheduler {
         Foundation.log(alpha) - Foundation.log(sigma)
     }
 
-    public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float]) throws -> [Float] {
+    public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float],
+                              generators: inout [TorchGenerator]) throws -> SchedulerStepOutput {
         guard stepIndex == nextStep else { throw SchedulerError.outOfOrder(expected: nextStep, got: stepIndex) }
         let count = timesteps.count
         guard stepIndex < count else { throw SchedulerError.stepOutOfRange(step: stepIndex, count: count) }
@@ -157,6 +180,6 @@ public struct DPMSolverMultistep: Scheduler {
         }
         if lowerOrderNums < config.solverOrder { lowerOrderNums += 1 }
         nextStep += 1
-        return out
+        return SchedulerStepOutput(prevSample: out, predOriginalSample: nil)  // diffusers returns (prev_sample,)
     }
 }

@@ -7,6 +7,18 @@ import Foundation
 /// (not integers: the transformer sees e.g. 946.42), σ interpolated linearly in the float32 training
 /// σ table (`np.interp`, float64) plus a final 0, `init_noise_sigma` = σ_max (≈157.4), and the model
 /// input divided by √(σ² + 1).
+extension SchedulerKind {
+    public static let eulerDiscrete = SchedulerKind(
+        name: "euler", aliases: ["euler-discrete"], className: "EulerDiscreteScheduler", acceptsCustomTimesteps: true,
+        summary: "Euler discrete"
+    ) { config, schedule in
+        switch schedule {
+        case let .steps(n): return try EulerDiscreteScheduler(config: config, steps: n)
+        case let .custom(t): return try EulerDiscreteScheduler(config: config, steps: t.count, customTimesteps: t)
+        }
+    }
+}
+
 public struct EulerDiscreteScheduler: Scheduler {
     public let config: SchedulerConfig
     public let timesteps: [Float]
@@ -15,7 +27,9 @@ public struct EulerDiscreteScheduler: Scheduler {
     public let initNoiseSigma: Float
     private var nextStep = 0
 
-    public init(config: SchedulerConfig, steps: Int) throws {
+    /// `customTimesteps`: diffusers' `set_timesteps(timesteps=…)` (float32 of the list, σ interpolated;
+    /// `steps` is then its count).
+    public init(config: SchedulerConfig, steps: Int, customTimesteps: [Int]? = nil) throws {
         guard ["epsilon", "sample", "original_sample", "v_prediction"].contains(config.predictionType) else {
             throw SchedulerError.unsupported(key: "prediction_type", value: config.predictionType)
         }
@@ -33,6 +47,10 @@ public struct EulerDiscreteScheduler: Scheduler {
         let table = try SchedulerNoiseTable(config)
         let spacing = config.timestepSpacing ?? "linspace"
         var ts: [Float]
+        if let customTimesteps {
+            try schedulerCheckCustom(customTimesteps, trainTimesteps: n)
+            ts = customTimesteps.map { Float($0) }
+        } else {
         switch spacing {
         case "linspace":
             ts = SchedulerNumpy.linspace(0, Double(n - 1), steps).map { Float($0) }.reversed()
@@ -44,6 +62,7 @@ public struct EulerDiscreteScheduler: Scheduler {
                 .map { Float($0.rounded(.toNearestOrEven)) - 1 }
         case let other:
             throw SchedulerError.unsupported(key: "timestep_spacing", value: other)
+        }
         }
         guard ts.allSatisfy({ $0 >= 0 && $0 <= Float(n - 1) }) else {
             throw SchedulerError.invalidSteps(steps: steps, trainTimesteps: n)
@@ -83,7 +102,8 @@ public struct EulerDiscreteScheduler: Scheduler {
         return (0..<original.count).map { original[$0] + noise[$0] * sigma }
     }
 
-    public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float]) throws -> [Float] {
+    public mutating func step(modelOutput: [Float], stepIndex: Int, sample: [Float],
+                              generators: inout [TorchGenerator]) throws -> SchedulerStepOutput {
         guard stepIndex == nextStep else { throw SchedulerError.outOfOrder(expected: nextStep, got: stepIndex) }
         guard stepIndex < timesteps.count else { throw SchedulerError.stepOutOfRange(step: stepIndex, count: timesteps.count) }
         try schedulerCheck(modelOutput, count: sample.count)
@@ -91,6 +111,7 @@ public struct EulerDiscreteScheduler: Scheduler {
         let sigmaHat = sigma  // s_churn = 0 ⇒ γ = 0
         let dt = sigmas[stepIndex + 1] - sigmaHat
         var out = [Float](repeating: 0, count: sample.count)
+        var predicted = [Float](repeating: 0, count: sample.count)
         for i in out.indices {
             let x = sample[i]
             let m = modelOutput[i]
@@ -102,10 +123,11 @@ public struct EulerDiscreteScheduler: Scheduler {
                 x0 = m * (-sigma / s2.squareRoot()) + x / s2
             default: x0 = m  // sample / original_sample
             }
+            predicted[i] = x0
             let derivative = (x - x0) / sigmaHat
             out[i] = x + derivative * dt
         }
         nextStep += 1
-        return out
+        return SchedulerStepOutput(prevSample: out, predOriginalSample: predicted)
     }
 }

@@ -9,6 +9,8 @@ public struct GenerationRequest: Sendable {
     public var height: Int?
     public var width: Int?
     public var scheduler: String = "dpm++2m"
+    /// diffusers' `timesteps=` (custom, descending): the schedule instead of `steps`, whose count it sets.
+    public var timesteps: [Int]? = nil
     /// Images in one batched call, with seeds `seed`, `seed + 1`, … (a list of CPU generators).
     public var count: Int = 1
     /// Snap the size to the nearest trained aspect-ratio bin, then resize back (diffusers' default).

@@ -21,14 +21,26 @@ public struct PipelineComponents: @unchecked Sendable {  // sources are immutabl
     /// Loads and combines the components of `paths`; a missing component is an error naming it.
     public static func load(paths: [String]) throws -> PipelineComponents {
         var found: [ComponentKind: Component] = [:]
+        // A path holding only a scheduler config (e.g. fixtures/tiny-pixart-lcm) replaces the scheduler
+        // of the other paths, in any order: how a user swaps samplers as diffusers' `pipe.scheduler = …`.
+        var schedulerOverride: Component? = nil
         for path in paths {
-            for component in try ModelInput(path: path).components() {
+            let components = try ModelInput(path: path).components()
+            if components.count == 1, let only = components.first, only.kind == .scheduler {
+                if let first = schedulerOverride {
+                    throw ConvertError.duplicateComponent(kind: only.kind.rawValue, first: first.origin, second: only.origin)
+                }
+                schedulerOverride = only
+                continue
+            }
+            for component in components {
                 if let first = found[component.kind] {
                     throw ConvertError.duplicateComponent(kind: component.kind.rawValue, first: first.origin, second: component.origin)
                 }
                 found[component.kind] = component
             }
         }
+        if let schedulerOverride { found[.scheduler] = schedulerOverride }
         func need(_ kind: ComponentKind, _ what: String) throws -> Component {
             guard let c = found[kind] else {
                 throw RuntimeError.missingComponent("\(what) (\(kind.rawValue)); give another --model that has it")

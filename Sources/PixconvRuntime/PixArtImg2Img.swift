@@ -40,10 +40,19 @@ extension PixArtPipeline {
     /// `prepare_latents` for `images` images of `image`: each image i has its own CPU generator
     /// (seed + i), which first draws the encoder's `latent_dist.sample` and then the noise;
     /// latents = add_noise(scaling_factor · sample, noise, timesteps[firstStep]).
-    /// Sets the scheduler's begin index to `firstStep`.
+    /// Sets the scheduler's begin index to `firstStep`. `generators` (seed + i) continue into the loop.
     func img2imgLatents(
         _ image: InitImage, request: GenerationRequest, scheduler: inout any Scheduler, firstStep: Int,
         latentHeight: Int, latentWidth: Int
+    ) throws -> [Float] {
+        var generators = (0..<request.count).map { TorchGenerator(seed: request.seed &+ UInt64($0)) }
+        return try img2imgLatents(image, request: request, scheduler: &scheduler, firstStep: firstStep,
+                                  latentHeight: latentHeight, latentWidth: latentWidth, generators: &generators)
+    }
+
+    func img2imgLatents(
+        _ image: InitImage, request: GenerationRequest, scheduler: inout any Scheduler, firstStep: Int,
+        latentHeight: Int, latentWidth: Int, generators: inout [TorchGenerator]
     ) throws -> [Float] {
         let encoder = try VAEEncoder(config: components.vaeConfig, weights: components.vae)
         let posterior = try encoder.encode(images: image.pixels, batch: 1, height: image.height, width: image.width)
@@ -59,9 +68,8 @@ extension PixArtPipeline {
         var latents: [Float] = []
         latents.reserveCapacity(request.count * posterior.perImage)
         for i in 0..<request.count {
-            var generator = TorchGenerator(seed: request.seed &+ UInt64(i))
-            let sample = posterior.sample(index: 0, generator: &generator).map { scaling * $0 }
-            let noise = generator.randn(count: sample.count)
+            let sample = posterior.sample(index: 0, generator: &generators[i]).map { scaling * $0 }
+            let noise = generators[i].randn(count: sample.count)
             latents += try scheduler.addNoise(original: sample, noise: noise, stepIndex: firstStep)
         }
         return latents

@@ -96,21 +96,24 @@ public final class PixArtPipeline {
         let images = request.count
         let channels = components.transformerConfig.inChannels
         let perImage = channels * latentH * latentW
+        // `retrieve_timesteps`: custom timesteps set the step count (scheduling: formats/schedulers.md).
         var scheduler = try makeScheduler(name: request.scheduler, config: components.schedulerConfig,
-                                          steps: request.steps)
+                                          steps: request.steps, timesteps: request.timesteps)
+        let inferenceSteps = scheduler.timesteps.count
+        // The generators live through the loop: LCM and DDPM draw their step noise from them.
+        var generators = (0..<images).map { TorchGenerator(seed: request.seed &+ UInt64($0)) }
         var latents = [Float]()
         // The first scheduler step: 0, or img2img's t_start (`img2imgFirstStep`).
         var firstStep = 0
         if let image = request.initImage {
-            firstStep = try PixArtPipeline.img2imgFirstStep(steps: request.steps, strength: request.strength)
+            firstStep = try PixArtPipeline.img2imgFirstStep(steps: inferenceSteps, strength: request.strength)
             latents = try img2imgLatents(image, request: request, scheduler: &scheduler, firstStep: firstStep,
-                                         latentHeight: latentH, latentWidth: latentW)
+                                         latentHeight: latentH, latentWidth: latentW, generators: &generators)
             timings.vaeEncode = lap()
         } else {
             latents.reserveCapacity(images * perImage)
             for i in 0..<images {
-                var generator = TorchGenerator(seed: request.seed &+ UInt64(i))
-                latents += generator.randn(count: perImage)
+                latents += generators[i].randn(count: perImage)
             }
             if scheduler.initNoiseSigma != 1 {
                 for i in latents.indices { latents[i] *= scheduler.initNoiseSigma }
@@ -163,7 +166,10 @@ public final class PixArtPipeline {
                     }
                 }
             }
-            latents = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents)
+            let stepped = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents, generators: &generators)
+            // diffusers: with one inference step the pipeline keeps step(...)[1], the predicted x0
+            // (DPM-Solver++ returns no x0; its one step to σ = 0 is x0 already).
+            latents = inferenceSteps == 1 ? (stepped.predOriginalSample ?? stepped.prevSample) : stepped.prevSample
             timings.steps.append(lap())
             progress(index + 1 - firstStep, scheduler.timesteps.count - firstStep)
         }

@@ -15,6 +15,8 @@ public struct ReferenceBundle: Sendable {
         public var scheduler: String
         /// diffusers' `clean_caption` (absent: false, as the bundle scripts call diffusers).
         public var cleanCaption = false
+        /// Custom timesteps (diffusers' `timesteps=`); `steps` is then their count.
+        public var timesteps: [Int]? = nil
         /// The expected image's file name, relative to the bundle folder.
         public var image: String
 
@@ -28,6 +30,7 @@ public struct ReferenceBundle: Sendable {
             r.width = width
             r.scheduler = scheduler
             r.cleanCaption = cleanCaption
+            r.timesteps = timesteps
             return r
         }
     }
@@ -36,7 +39,7 @@ public struct ReferenceBundle: Sendable {
     public var generator: String
     public var cases: [Case]
 
-    public static let schedulers: Set<String> = ["dpm++2m", "ddim", "euler"]
+    public static let schedulers: Set<String> = Set(SchedulerRegistry.names)
 
     /// Reads `folder/cases.json`; every problem names the case and the field.
     public init(folder: String) throws {
@@ -68,9 +71,11 @@ public struct ReferenceBundle: Sendable {
     /// Writes `cases.json` for `cases` into `folder`.
     public static func write(generator: String, cases: [Case], to folder: String) throws {
         let list: [[String: Any]] = cases.map {
-            ["name": $0.name, "prompt": $0.prompt, "negative_prompt": $0.negativePrompt, "seed": $0.seed,
+            var o: [String: Any] = ["name": $0.name, "prompt": $0.prompt, "negative_prompt": $0.negativePrompt, "seed": $0.seed,
              "steps": $0.steps, "guidance_scale": Double($0.guidanceScale), "height": $0.height, "width": $0.width,
              "scheduler": $0.scheduler, "image": $0.image]
+            if let t = $0.timesteps { o["timesteps"] = t }
+            return o
         }
         let data = try JSONSerialization.data(withJSONObject: ["generator": generator, "cases": list],
                                               options: [.prettyPrinted, .sortedKeys])
@@ -119,7 +124,24 @@ extension ReferenceBundle.Case {
         guard height % 8 == 0, width % 8 == 0 else { throw fail("height and width must be multiples of 8") }
         scheduler = try string("scheduler", default: "dpm++2m")
         guard ReferenceBundle.schedulers.contains(scheduler) else {
-            throw fail("unknown scheduler \"\(scheduler)\" (dpm++2m, ddim or euler)")
+            throw fail("unknown scheduler \"\(scheduler)\" (\(SchedulerRegistry.namesList))")
+        }
+        if let raw = o["timesteps"], !(raw is NSNull) {
+            guard let list = raw as? [Any], !list.isEmpty else { throw fail("\"timesteps\" must be a non-empty list of integers") }
+            let values = try list.map { item -> Int in
+                guard let n = item as? NSNumber, !isJSONBool(item), let i = Int(exactly: n.doubleValue), i >= 0 else {
+                    throw fail("\"timesteps\" must be a non-empty list of integers ≥ 0")
+                }
+                return i
+            }
+            guard SchedulerRegistry.kind(named: scheduler)?.acceptsCustomTimesteps == true else {
+                throw fail("scheduler \"\(scheduler)\" does not take \"timesteps\"")
+            }
+            if o["steps"] != nil, steps != values.count {
+                throw fail("\"steps\" (\(steps)) must be the number of \"timesteps\" (\(values.count))")
+            }
+            timesteps = values
+            steps = values.count
         }
         if let raw = o["clean_caption"], !(raw is NSNull) {
             guard isJSONBool(raw), let flag = raw as? Bool else { throw fail("\"clean_caption\" must be true or false") }

@@ -45,6 +45,13 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
     public var interpolationType: String = "linear"
     /// Euler: "discrete" or "continuous" (only "discrete" is implemented).
     public var timestepType: String = "discrete"
+    /// diffusers `_class_name`: the scheduler class the file is for (the model's default scheduler,
+    /// `SchedulerRegistry.defaultKind`); nil when the file has none.
+    public var className: String? = nil
+    /// LCM: the distillation schedule's length (LCMScheduler default 50).
+    public var originalInferenceSteps: Int = 50
+    /// LCM: the timestep scaling of the boundary-condition scalings (LCMScheduler default 10).
+    public var timestepScaling: Double = 10
 
     public init() {}
 
@@ -60,6 +67,8 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
         case rescaleBetasZeroSnr = "rescale_betas_zero_snr", varianceType = "variance_type"
         case clipSample = "clip_sample", clipSampleRange = "clip_sample_range", setAlphaToOne = "set_alpha_to_one"
         case interpolationType = "interpolation_type", timestepType = "timestep_type"
+        case className = "_class_name", originalInferenceSteps = "original_inference_steps"
+        case timestepScaling = "timestep_scaling"
     }
 
     public init(from decoder: Decoder) throws {
@@ -96,6 +105,9 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
         setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne)
         interpolationType = try get(.interpolationType, d.interpolationType)
         timestepType = try get(.timestepType, d.timestepType)
+        className = try c.decodeIfPresent(String.self, forKey: .className)
+        originalInferenceSteps = try get(.originalInferenceSteps, d.originalInferenceSteps)
+        timestepScaling = try get(.timestepScaling, d.timestepScaling)
     }
 
     /// Decodes a scheduler_config.json. Python's json writes `-Infinity` / `NaN` bare (PixArt's

@@ -39,7 +39,7 @@ enum SafetensorsExport {
                 try AtomicFile.write(Array(#"{"tokenizer_class": "T5Tokenizer", "legacy": true}"#.utf8),
                                      to: folder + "/tokenizer_config.json")
             case .scheduler:
-                index["scheduler"] = ["diffusers", "DPMSolverMultistepScheduler"]
+                index["scheduler"] = ["diffusers", SafetensorsExport.schedulerClassName(component.configJSON)]
                 try AtomicFile.write(Array((component.configJSON ?? "{}").utf8), to: folder + "/scheduler_config.json")
             case .transformer, .textEncoder, .vae:
                 index[component.kind.rawValue] = [
@@ -67,6 +67,17 @@ enum SafetensorsExport {
         }
         committed = true
         return total
+    }
+
+    /// The `_class_name` of a scheduler_config.json text (model_index.json's scheduler entry), else
+    /// PixArt-α's DPMSolverMultistepScheduler. A regex, not a JSON parser: PixArt's configs hold a bare
+    /// `-Infinity`, which JSONSerialization refuses.
+    static func schedulerClassName(_ configJSON: String?) -> String {
+        guard let text = configJSON,
+              let match = text.range(of: #""_class_name"\s*:\s*"[A-Za-z0-9_]+""#, options: .regularExpression)
+        else { return "DPMSolverMultistepScheduler" }
+        let parts = text[match].split(separator: "\"")  // _class_name, " : ", the value
+        return parts.count == 3 ? String(parts[2]) : "DPMSolverMultistepScheduler"
     }
 
     private static func writeFile(

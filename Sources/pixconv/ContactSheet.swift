@@ -37,8 +37,8 @@ extension Generate {
             }
         }
         var chunks: [(key: String, value: String)] = [
-            ("prompts", lines.joined(separator: "\n")), ("seed", String(seed)), ("steps", String(steps)),
-            ("guidance_scale", String(guidanceScale)), ("scheduler", scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
+            ("prompts", lines.joined(separator: "\n")), ("seed", String(seed)), ("steps", String(base.steps)),
+            ("guidance_scale", String(guidanceScale)), ("scheduler", base.scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
         ]
         for model in models {
             chunks.append(("model", "\((model as NSString).lastPathComponent) sha256:\(try Converter.sha256(ofModel: model))"))

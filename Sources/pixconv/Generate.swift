@@ -11,7 +11,11 @@ struct Generate: ParsableCommand {
             Models: a pixconv store of any weight type, a diffusers pipeline folder, or several paths
             that together hold the transformer, T5 encoder, tokenizer and VAE (and optionally the
             scheduler config). Defaults follow diffusers: 20 steps, guidance 4.5, the model's native
-            size, DPM-Solver++ 2M. --seed N gives the latents of torch.Generator("cpu").manual_seed(N),
+            size, and the scheduler the model's scheduler_config.json names (_class_name; DPM-Solver++ 2M
+            when the model has none). --timesteps T1,T2,… gives diffusers' custom timesteps (the steps are
+            their count; dpm++2m, euler, lcm and ddpm take them); with one step the image is the sampler's
+            predicted x0, as diffusers' PixArt pipeline does (PixArt-α-DMD: ddpm, --timesteps 400).
+            lcm and ddpm draw their step noise from the same generators as the latents. --seed N gives the latents of torch.Generator("cpu").manual_seed(N),
             so the same seed gives the same image as diffusers. With --count N the images use seeds
             N, N+1, … and are written as OUT-<seed>.png. With --prompts FILE (one prompt per line)
             each prompt gives one image with the same seed, and OUT is a contact sheet of them,
@@ -26,6 +30,10 @@ struct Generate: ParsableCommand {
               pixconv generate --model transformer.q4_0.gguf --model t5.f16.gguf --prompt "a lighthouse at dusk" \\
                   --seed 7 --steps 14 --guidance-scale 3 --height 768 --width 1344 -o lighthouse.png
               pixconv generate --model PixArt-XL-2-512x512/ --prompt "an owl" --count 4 --scheduler ddim -o owl.png
+              pixconv generate --model PixArt-LCM-XL-2-1024-MS/ --prompt "a koi pond" --scheduler lcm --steps 4 \\
+                  --guidance-scale 0 -o koi.png
+              pixconv generate --model PixArt-Alpha-DMD-XL-2-512x512/ --prompt "a koi pond" --scheduler ddpm \\
+                  --timesteps 400 --guidance-scale 1 -o koi-dmd.png
               pixconv generate --model pixart-512.q8_0.gguf --prompt "a fox" --threads 2 --compute f32 --json -o fox.png
               pixconv generate --model demo.q8_0.gguf --prompts prompts.txt --columns 6 -o sheet.png
               pixconv generate --model pixart-512.q8_0.gguf --prompt "a watercolor fox" --init-image fox.png \\
@@ -67,8 +75,11 @@ struct Generate: ParsableCommand {
     @Option(help: "Width in pixels (a multiple of 8); default: the model's native size.")
     var width: Int?
 
-    @Option(help: "Sampler: dpm++2m, ddim or euler.")
-    var scheduler: String = "dpm++2m"
+    @Option(help: ArgumentHelp("Sampler: \(SchedulerRegistry.namesList); default: the class the model's scheduler config names."))
+    var scheduler: String?
+
+    @Option(help: "Custom timesteps, comma-separated and descending (e.g. 400): diffusers' timesteps=; sets the steps.")
+    var timesteps: String?
 
     @Option(help: "Images to generate in one batched call (seeds seed, seed+1, …).")
     var count: Int = 1
@@ -116,9 +127,10 @@ struct Generate: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         if let m = memoryBudget, m < 1 || m > 1 << 30 { throw ValidationError("--memory-budget must be between 1 and 2^30 MiB") }
         guard count >= 1, count <= 64 else { throw ValidationError("--count must be between 1 and 64") }
-        guard ["dpm++2m", "ddim", "euler"].contains(scheduler) else {
-            throw ValidationError("unknown --scheduler '\(scheduler)': use dpm++2m, ddim or euler")
+        if let scheduler, SchedulerRegistry.kind(named: scheduler) == nil {
+            throw ValidationError("unknown --scheduler '\(scheduler)': use \(SchedulerRegistry.namesList)")
         }
+        _ = try customTimesteps()
         for (name, value) in [("--height", height), ("--width", width)] {
             if let v = value, v <= 0 || v % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8") }
         }
@@ -170,7 +182,7 @@ struct Generate: ParsableCommand {
         Engine.resetKernelRecord()
         // img2img input first: a bad image or strength fails before any model is read.
         let initPNG = try initImage.map { try InitImageInput.read(path: $0) }
-        if initImage != nil { _ = try InitImageInput.checkStrength(strength ?? 0.8, steps: steps) }
+        if initImage != nil { _ = try InitImageInput.checkStrength(strength ?? 0.8, steps: stepCount) }
         let components = try PipelineComponents.load(paths: models)
         let pipeline = try PixArtPipeline(components: components)
         let loaded = Date()
@@ -178,11 +190,12 @@ struct Generate: ParsableCommand {
         request.negativePrompt = negativePrompt
         request.cleanCaption = !noCleanCaption
         request.seed = seed
-        request.steps = steps
+        request.steps = stepCount
         request.guidanceScale = guidanceScale
         request.height = height
         request.width = width
-        request.scheduler = scheduler
+        request.scheduler = try resolvedScheduler(components.schedulerConfig).name
+        request.timesteps = try customTimesteps()
         request.count = count
         request.useResolutionBinning = resolutionBinning
         request.vaeTiling = vaeTiling
@@ -192,7 +205,7 @@ struct Generate: ParsableCommand {
             return
         }
 
-        var denoising = steps
+        var denoising = stepCount
         if let initImage, let initPNG {
             let prepared = try InitImageInput.prepare(initPNG, path: initImage, width: width, height: height,
                                                       vaeScaleFactor: components.vaeConfig.vaeScaleFactor)
@@ -203,7 +216,7 @@ struct Generate: ParsableCommand {
             }
             request.initImage = prepared
             request.strength = strength ?? 0.8
-            denoising = steps - (try InitImageInput.checkStrength(request.strength, steps: steps))
+            denoising = stepCount - (try InitImageInput.checkStrength(request.strength, steps: stepCount))
         }
 
         let bar = ProgressBar(label: "denoising", total: denoising, enabled: !json && isatty(2) == 1)
@@ -219,9 +232,10 @@ struct Generate: ParsableCommand {
         bar.finish()
 
         var text: [(key: String, value: String)] = [
-            ("prompt", prompt ?? ""), ("negative_prompt", negativePrompt), ("steps", String(steps)),
-            ("guidance_scale", String(guidanceScale)), ("scheduler", scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
+            ("prompt", prompt ?? ""), ("negative_prompt", negativePrompt), ("steps", String(stepCount)),
+            ("guidance_scale", String(guidanceScale)), ("scheduler", request.scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
         ]
+        if let custom = request.timesteps { text.append(("timesteps", custom.map(String.init).joined(separator: ","))) }
         if let initImage {
             text += [("init_image", (initImage as NSString).lastPathComponent), ("strength", String(request.strength))]
         }
@@ -261,6 +275,38 @@ struct Generate: ParsableCommand {
         } else {
             for image in written { print("wrote \(image.path) (\(image.width)×\(image.height), seed \(image.seed))") }
         }
+    }
+
+    /// `--timesteps`: comma-separated integers in 0...99999, strictly descending (diffusers' check).
+    func customTimesteps() throws -> [Int]? {
+        guard let timesteps else { return nil }
+        let parts = timesteps.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let values = parts.compactMap { Int($0) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 0 && $0 < 100_000 }) else {
+            throw ValidationError("--timesteps must be comma-separated integers ≥ 0 (e.g. 400 or 999,759,499,259)")
+        }
+        guard zip(values, values.dropFirst()).allSatisfy({ $0 > $1 }) else {
+            throw ValidationError("--timesteps must be in descending order")
+        }
+        return values
+    }
+
+    /// The steps that run: the number of --timesteps when given, else --steps.
+    var stepCount: Int { ((try? customTimesteps()) ?? nil)?.count ?? steps }
+
+    /// --scheduler, else the class the model's scheduler config names; --timesteps needs a scheduler that takes them.
+    func resolvedScheduler(_ config: SchedulerConfig) throws -> SchedulerKind {
+        let kind: SchedulerKind
+        if let scheduler, let named = SchedulerRegistry.kind(named: scheduler) {
+            kind = named
+        } else {
+            do { kind = try SchedulerRegistry.defaultKind(for: config) } catch { throw CheckFailed(description: "\(error)") }
+        }
+        if timesteps != nil, !kind.acceptsCustomTimesteps {
+            let ok = SchedulerRegistry.all.filter(\.acceptsCustomTimesteps).map(\.name).joined(separator: ", ")
+            throw ValidationError("--timesteps does not go with --scheduler \(kind.name) (diffusers' \(kind.className) takes no custom timesteps); use \(ok)")
+        }
+        return kind
     }
 
     /// Peak resident set of this process in MiB (getrusage: KiB on Linux, bytes on macOS).
