@@ -21,6 +21,8 @@ tests use each folder:
   quant      fixtures/quant/    scripts/make_quant_vectors.py
   image      fixtures/image/    scripts/make_metric_reference.py
   img2img    fixtures/img2img/  scripts/make_img2img_reference.py
+  fewstep    fixtures/fewstep/, reference-lcm/, reference-dmd/, tiny-pixart-lcm/, tiny-pixart-dmd/
+             scripts/make_fewstep_reference.py   (reads tiny-pixart-512/)
   demo       fixtures/reference-demo/, demo-semantic/, demo-sheet/   scripts/make_demo_reference.py
              (reads fixtures/demo-pixart/, which scripts/train_demo.py trains: ~45 minutes, not run here)
 The script stages run as child processes of this interpreter from the repository root. Not run
@@ -781,6 +783,7 @@ SCRIPT_STAGES = {
     "quant": "make_quant_vectors.py",
     "image": "make_metric_reference.py",
     "img2img": "make_img2img_reference.py",  # reads tiny-pixart-512/
+    "fewstep": "make_fewstep_reference.py",  # reads tiny-pixart-512/; LCM and DDPM (DMD) references
     "demo": "make_demo_reference.py",      # reads demo-pixart/ (scripts/train_demo.py)
 }
 
