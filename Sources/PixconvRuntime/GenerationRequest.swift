@@ -13,6 +13,8 @@ public struct GenerationRequest: Sendable {
     public var timesteps: [Int]? = nil
     /// Images in one batched call, with seeds `seed`, `seed + 1`, … (a list of CPU generators).
     public var count: Int = 1
+    /// T5 tokens of the prompt (diffusers' `max_sequence_length`); nil → the model family's (α 120, Σ 300).
+    public var maxSequenceLength: Int? = nil
     /// Snap the size to the nearest trained aspect-ratio bin, then resize back (diffusers' default).
     public var useResolutionBinning: Bool = false
     /// img2img: start from this image (its size is the output size) instead of pure noise.

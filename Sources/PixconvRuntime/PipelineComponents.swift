@@ -17,15 +17,18 @@ public struct PipelineComponents: @unchecked Sendable {  // sources are immutabl
     public var schedulerConfig: SchedulerConfig
     /// The model paths, for PNG metadata.
     public var paths: [String]
+    /// Which PixArt this is (α, Σ, LCM, DMD) and why: its defaults are `family.family.defaults`.
+    public var family: FamilyDetection
 
     /// Loads and combines the components of `paths`; a missing component is an error naming it.
-    public static func load(paths: [String]) throws -> PipelineComponents {
+    /// `family` (`--family`) overrides the detected family and gives an original-layout checkpoint its size.
+    public static func load(paths: [String], family choice: FamilyChoice? = nil) throws -> PipelineComponents {
         var found: [ComponentKind: Component] = [:]
         // A path holding only a scheduler config (e.g. fixtures/tiny-pixart-lcm) replaces the scheduler
         // of the other paths, in any order: how a user swaps samplers as diffusers' `pipe.scheduler = …`.
         var schedulerOverride: Component? = nil
         for path in paths {
-            let components = try ModelInput(path: path).components()
+            let components = try ModelInput(path: path).components(family: choice)
             if components.count == 1, let only = components.first, only.kind == .scheduler {
                 if let first = schedulerOverride {
                     throw ConvertError.duplicateComponent(kind: only.kind.rawValue, first: first.origin, second: only.origin)
@@ -66,6 +69,7 @@ public struct PipelineComponents: @unchecked Sendable {  // sources are immutabl
             transformerConfig: try config(transformer, PixArtConfig.self), transformer: Weights(ComponentSource(transformer)),
             textEncoderConfig: try config(textEncoder, T5Config.self), textEncoder: Weights(ComponentSource(textEncoder)),
             vaeConfig: try config(vae, VAEConfig.self), vae: Weights(ComponentSource(vae)),
-            spieceModel: spiece, schedulerConfig: scheduler, paths: paths)
+            spieceModel: spiece, schedulerConfig: scheduler, paths: paths,
+            family: FamilyDetection.detect(FamilyDetection.Evidence(components: found), choice: choice))
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 import PixconvCore
 
-/// diffusers `PixArtAlphaPipeline` (pipelines/pixart_alpha/pipeline_pixart_alpha.py) on the CPU.
+/// diffusers `PixArtAlphaPipeline` and `PixArtSigmaPipeline` (pipelines/pixart_alpha/) on the CPU;
+/// what differs between them (text length, bins, the one-step branch) follows `components.family`.
 ///
-/// Limitations: `clean_caption` is off (prompts are only lower-cased and stripped); images are
-/// generated one prompt at a time.
+/// Limitations: images are generated one prompt at a time.
 public final class PixArtPipeline {
     public let components: PipelineComponents
     private let tokenizer: T5Tokenizer
@@ -80,7 +80,10 @@ public final class PixArtPipeline {
         // Text: prompt and negative prompt through T5 (the negative only with guidance).
         let doGuidance = request.guidanceScale > 1
         let encoder = try T5Encoder(config: components.textEncoderConfig, weights: components.textEncoder)
-        let textLength = 120
+        let textLength = request.maxSequenceLength ?? components.family.family.defaults.textLength
+        guard textLength >= 1, textLength <= 4096 else {
+            throw RuntimeError.invalidInput("max sequence length \(textLength) is not in 1...4096")
+        }
         // One batched call widens each T5 layer once for both prompts.
         let texts = doGuidance ? [request.negativePrompt, request.prompt] : [request.prompt]
         let tokens = texts.map { tokenizer.encode(pixArtPreprocess($0, cleanCaption: request.cleanCaption), maxLength: textLength) }
@@ -169,7 +172,9 @@ public final class PixArtPipeline {
             let stepped = try scheduler.step(modelOutput: eps, stepIndex: index, sample: latents, generators: &generators)
             // diffusers: with one inference step the pipeline keeps step(...)[1], the predicted x0
             // (DPM-Solver++ returns no x0; its one step to σ = 0 is x0 already).
-            latents = inferenceSteps == 1 ? (stepped.predOriginalSample ?? stepped.prevSample) : stepped.prevSample
+            // PixArtSigmaPipeline has no such branch: it keeps [0].
+            let keepsX0 = inferenceSteps == 1 && components.family.family.defaults.pipelineClass == "PixArtAlphaPipeline"
+            latents = keepsX0 ? (stepped.predOriginalSample ?? stepped.prevSample) : stepped.prevSample
             timings.steps.append(lap())
             progress(index + 1 - firstStep, scheduler.timesteps.count - firstStep)
         }

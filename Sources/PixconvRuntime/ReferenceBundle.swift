@@ -19,6 +19,10 @@ public struct ReferenceBundle: Sendable {
         public var timesteps: [Int]? = nil
         /// The expected image's file name, relative to the bundle folder.
         public var image: String
+        /// diffusers' `use_resolution_binning` (absent: false, as make_reference.py calls it).
+        public var resolutionBinning = false
+        /// diffusers' `max_sequence_length` (absent: the model family's).
+        public var maxSequenceLength: Int? = nil
 
         public var request: GenerationRequest {
             var r = GenerationRequest(prompt: prompt)
@@ -30,6 +34,8 @@ public struct ReferenceBundle: Sendable {
             r.width = width
             r.scheduler = scheduler
             r.cleanCaption = cleanCaption
+            r.useResolutionBinning = resolutionBinning
+            r.maxSequenceLength = maxSequenceLength
             r.timesteps = timesteps
             return r
         }
@@ -142,6 +148,14 @@ extension ReferenceBundle.Case {
             }
             timesteps = values
             steps = values.count
+        }
+        if let raw = o["resolution_binning"], !(raw is NSNull) {
+            guard isJSONBool(raw), let b = raw as? Bool else { throw fail("\"resolution_binning\" must be true or false") }
+            resolutionBinning = b
+        }
+        if let raw = o["max_sequence_length"], !(raw is NSNull) {
+            maxSequenceLength = try integer("max_sequence_length", minimum: 1)
+            guard maxSequenceLength! <= 4096 else { throw fail("\"max_sequence_length\" must be at most 4096") }
         }
         if let raw = o["clean_caption"], !(raw is NSNull) {
             guard isJSONBool(raw), let flag = raw as? Bool else { throw fail("\"clean_caption\" must be true or false") }

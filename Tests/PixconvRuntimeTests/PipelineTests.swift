@@ -53,4 +53,38 @@ final class PipelineTests: XCTestCase {
     func testReference1024MSImagesMatchDiffusers() throws {
         try runBundle("reference-1024ms", model: "tiny-pixart-1024ms")
     }
+
+    // PixArt-Σ (diffusers' PixArtSigmaPipeline, scripts/make_sigma_reference.py): 300 text tokens
+    // (prompts of 220 and 330 tokens), no micro-conditions, the SDXL VAE's scaling, bins.
+
+    func testSigma512ImagesMatchDiffusers() throws {
+        try runBundle("reference-sigma-512", model: "tiny-pixart-sigma-512")
+    }
+
+    func testSigma1024BinnedImagesMatchDiffusers() throws {
+        try runBundle("reference-sigma-1024", model: "tiny-pixart-sigma-1024")
+    }
+
+    func testSigma2KImagesMatchDiffusers() throws {
+        try runBundle("reference-sigma-2k", model: "tiny-pixart-sigma-2k")
+    }
+
+    /// The family comes from model_index.json and sets the text length; 120 tokens (α's) on the
+    /// 220-token prompt gives another image.
+    func testSigmaFamilyAndTextLength() throws {
+        let components = try PipelineComponents.load(paths: [Self.root + "/fixtures/tiny-pixart-sigma-512"])
+        XCTAssertEqual(components.family.family, .sigma)
+        XCTAssertEqual(components.family.family.defaults.textLength, 300)
+        let alpha = try PipelineComponents.load(paths: [Self.root + "/fixtures/tiny-pixart-512"])
+        XCTAssertEqual(alpha.family.family, .alpha)
+        let folder = Self.root + "/fixtures/reference-sigma-512"
+        let c = try XCTUnwrap(try ReferenceBundle(folder: folder).cases.first { $0.name == "long-prompt-dpm" })
+        var request = c.request
+        request.steps = 2
+        let pipeline = try PixArtPipeline(components: components)
+        let full = try pipeline.generate(request)[0].pixels
+        request.maxSequenceLength = 120
+        let short = try pipeline.generate(request)[0].pixels
+        XCTAssertLessThan(pipelinePSNR(full, short), 60, "120 tokens must change a 220-token prompt's image")
+    }
 }
