@@ -44,6 +44,10 @@ public struct PipelineComponents: @unchecked Sendable {  // sources are immutabl
             }
         }
         if let schedulerOverride { found[.scheduler] = schedulerOverride }
+        var evidence = FamilyDetection.Evidence(components: found)
+        // A sampler given on its own is what the user wants to run: an LCM or DDPM config then makes
+        // the family LCM or DMD even over an α store's recorded family (Σ keeps its pipeline).
+        if schedulerOverride != nil, evidence.recorded?.family != .sigma { evidence.recorded = nil }
         func need(_ kind: ComponentKind, _ what: String) throws -> Component {
             guard let c = found[kind] else {
                 throw RuntimeError.missingComponent("\(what) (\(kind.rawValue)); give another --model that has it")
@@ -70,6 +74,6 @@ public struct PipelineComponents: @unchecked Sendable {  // sources are immutabl
             textEncoderConfig: try config(textEncoder, T5Config.self), textEncoder: Weights(ComponentSource(textEncoder)),
             vaeConfig: try config(vae, VAEConfig.self), vae: Weights(ComponentSource(vae)),
             spieceModel: spiece, schedulerConfig: scheduler, paths: paths,
-            family: FamilyDetection.detect(FamilyDetection.Evidence(components: found), choice: choice))
+            family: FamilyDetection.detect(evidence, choice: choice))
     }
 }

@@ -38,7 +38,7 @@ extension Generate {
         }
         var chunks: [(key: String, value: String)] = [
             ("prompts", lines.joined(separator: "\n")), ("seed", String(seed)), ("steps", String(base.steps)),
-            ("guidance_scale", String(guidanceScale)), ("scheduler", base.scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
+            ("guidance_scale", String(base.guidanceScale)), ("scheduler", base.scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
         ]
         for model in models {
             chunks.append(("model", "\((model as NSString).lastPathComponent) sha256:\(try Converter.sha256(ofModel: model))"))

@@ -10,9 +10,11 @@ struct Generate: ParsableCommand {
         discussion: """
             Models: a pixconv store of any weight type, a diffusers pipeline folder, or several paths
             that together hold the transformer, T5 encoder, tokenizer and VAE (and optionally the
-            scheduler config). Defaults follow diffusers: 20 steps, guidance 4.5, the model's native
-            size, and the scheduler the model's scheduler_config.json names (_class_name; DPM-Solver++ 2M
-            when the model has none). --timesteps T1,T2,… gives diffusers' custom timesteps (the steps are
+            scheduler config). Defaults follow diffusers and the model family the store records (or the
+            inputs show; --family overrides; formats/families.md): PixArt-α and Σ 20 steps, guidance 4.5;
+            LCM its lcm sampler, 4 steps, no guidance; DMD ddpm, 1 step at timestep 400, guidance 1; the
+            model's native size; T5 tokens α 120, Σ 300 (--max-sequence-length); and the scheduler the
+            model's scheduler_config.json names (_class_name; the family's when it has none). --timesteps T1,T2,… gives diffusers' custom timesteps (the steps are
             their count; dpm++2m, euler, lcm and ddpm take them); with one step the image is the sampler's
             predicted x0, as diffusers' PixArt pipeline does (PixArt-α-DMD: ddpm, --timesteps 400).
             lcm and ddpm draw their step noise from the same generators as the latents. --seed N gives the latents of torch.Generator("cpu").manual_seed(N),
@@ -63,11 +65,17 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed of the CPU generator.")
     var seed: UInt64 = 0
 
-    @Option(help: "Denoising steps.")
-    var steps: Int = 20
+    @Option(help: "Denoising steps (default: the model family's: 20; LCM 4; DMD 1).")
+    var steps: Int?
 
-    @Option(name: .customLong("guidance-scale"), help: "Classifier-free guidance scale; ≤ 1 turns guidance off.")
-    var guidanceScale: Float = 4.5
+    @Option(name: .customLong("guidance-scale"), help: "Classifier-free guidance scale; ≤ 1 turns guidance off (default: the family's: 4.5; LCM 0; DMD 1).")
+    var guidanceScale: Float?
+
+    @Option(help: "Model family, for a model whose store or folder does not say: \(FamilyChoice.help).")
+    var family: String?
+
+    @Option(name: .customLong("max-sequence-length"), help: "T5 tokens of the prompt (default: the family's: α 120, Σ 300).")
+    var maxSequenceLength: Int?
 
     @Option(help: "Height in pixels (a multiple of 8); default: the model's native size.")
     var height: Int?
@@ -124,7 +132,11 @@ struct Generate: ParsableCommand {
         guard (prompt == nil) != (prompts == nil) else { throw ValidationError("give --prompt TEXT or --prompts FILE") }
         if prompts != nil, count != 1 { throw ValidationError("--count does not go with --prompts") }
         guard columns >= 1, columns <= 1024 else { throw ValidationError("--columns must be between 1 and 1024") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+        if let family, FamilyChoice(parsing: family) == nil {
+            throw ValidationError("unknown --family '\(family)': use \(FamilyChoice.help)")
+        }
+        if let n = maxSequenceLength, n < 1 || n > 4096 { throw ValidationError("--max-sequence-length must be between 1 and 4096") }
         if let m = memoryBudget, m < 1 || m > 1 << 30 { throw ValidationError("--memory-budget must be between 1 and 2^30 MiB") }
         guard count >= 1, count <= 64 else { throw ValidationError("--count must be between 1 and 64") }
         if let scheduler, SchedulerRegistry.kind(named: scheduler) == nil {
@@ -134,7 +146,7 @@ struct Generate: ParsableCommand {
         for (name, value) in [("--height", height), ("--width", width)] {
             if let v = value, v <= 0 || v % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8") }
         }
-        guard guidanceScale.isFinite else { throw ValidationError("--guidance-scale must be a number") }
+        if let g = guidanceScale, !g.isFinite { throw ValidationError("--guidance-scale must be a number") }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
         guard Engine.Compute(rawValue: compute) != nil else {
             throw ValidationError("unknown --compute '\(compute)': use native or f32")
@@ -182,20 +194,26 @@ struct Generate: ParsableCommand {
         Engine.resetKernelRecord()
         // img2img input first: a bad image or strength fails before any model is read.
         let initPNG = try initImage.map { try InitImageInput.read(path: $0) }
-        if initImage != nil { _ = try InitImageInput.checkStrength(strength ?? 0.8, steps: stepCount) }
-        let components = try PipelineComponents.load(paths: models)
+        if initImage != nil, steps != nil || timesteps != nil {
+            _ = try InitImageInput.checkStrength(strength ?? 0.8, steps: ((try? customTimesteps()) ?? nil)?.count ?? steps ?? 1)
+        }
+        let components = try PipelineComponents.load(paths: models, family: family.flatMap(FamilyChoice.init(parsing:)))
         let pipeline = try PixArtPipeline(components: components)
         let loaded = Date()
+        let settings = try resolvedSettings(components)
+        let stepCount = settings.timesteps?.count ?? settings.steps
+        if initImage != nil { _ = try InitImageInput.checkStrength(strength ?? 0.8, steps: stepCount) }
         var request = GenerationRequest(prompt: prompt ?? "")
         request.negativePrompt = negativePrompt
         request.cleanCaption = !noCleanCaption
         request.seed = seed
         request.steps = stepCount
-        request.guidanceScale = guidanceScale
+        request.guidanceScale = settings.guidanceScale
         request.height = height
         request.width = width
-        request.scheduler = try resolvedScheduler(components.schedulerConfig).name
-        request.timesteps = try customTimesteps()
+        request.scheduler = settings.scheduler.name
+        request.timesteps = settings.timesteps
+        request.maxSequenceLength = maxSequenceLength
         request.count = count
         request.useResolutionBinning = resolutionBinning
         request.vaeTiling = vaeTiling
@@ -233,7 +251,8 @@ struct Generate: ParsableCommand {
 
         var text: [(key: String, value: String)] = [
             ("prompt", prompt ?? ""), ("negative_prompt", negativePrompt), ("steps", String(stepCount)),
-            ("guidance_scale", String(guidanceScale)), ("scheduler", request.scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
+            ("guidance_scale", String(settings.guidanceScale)), ("scheduler", request.scheduler), ("generator", "pixconv \(PixconvVersion.string)"),
+            ("family", components.family.family.rawValue), ("clean_caption", String(!noCleanCaption)),
         ]
         if let custom = request.timesteps { text.append(("timesteps", custom.map(String.init).joined(separator: ","))) }
         if let initImage {
@@ -291,14 +310,27 @@ struct Generate: ParsableCommand {
         return values
     }
 
-    /// The steps that run: the number of --timesteps when given, else --steps.
-    var stepCount: Int { ((try? customTimesteps()) ?? nil)?.count ?? steps }
+    /// What runs, the flags first, else the model family's defaults (formats/families.md, "The sampler a
+    /// model runs with"): the sampler is --scheduler, else the family's when it is part of the family
+    /// (LCM, DMD), else the class the scheduler config names, else the family's; the family's timesteps
+    /// (DMD: 400) only without --steps and --timesteps and with the family's sampler.
+    func resolvedSettings(_ components: PipelineComponents) throws
+        -> (scheduler: SchedulerKind, steps: Int, guidanceScale: Float, timesteps: [Int]?) {
+        let defaults = components.family.family.defaults
+        let kind = try resolvedScheduler(components.schedulerConfig, defaults: defaults)
+        var custom = try customTimesteps()
+        if custom == nil, steps == nil, kind.name == defaults.scheduler { custom = defaults.timesteps }
+        return (kind, steps ?? defaults.steps, guidanceScale ?? defaults.guidanceScale, custom)
+    }
 
-    /// --scheduler, else the class the model's scheduler config names; --timesteps needs a scheduler that takes them.
-    func resolvedScheduler(_ config: SchedulerConfig) throws -> SchedulerKind {
+    /// The sampler of `resolvedSettings`; --timesteps needs a scheduler that takes them.
+    func resolvedScheduler(_ config: SchedulerConfig, defaults: ModelFamily.Defaults) throws -> SchedulerKind {
         let kind: SchedulerKind
         if let scheduler, let named = SchedulerRegistry.kind(named: scheduler) {
             kind = named
+        } else if let own = SchedulerRegistry.kind(named: defaults.scheduler),
+                  defaults.schedulerIsPart || config.className == nil {
+            kind = own
         } else {
             do { kind = try SchedulerRegistry.defaultKind(for: config) } catch { throw CheckFailed(description: "\(error)") }
         }

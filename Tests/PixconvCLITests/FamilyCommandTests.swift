@@ -1,4 +1,5 @@
 import Foundation
+import PixconvImage
 import PixconvReaders
 import XCTest
 
@@ -105,5 +106,38 @@ final class FamilyCommandTests: XCTestCase {
         let again = try CLI.run(["convert", store, "-o", dir + "/again.gguf", "--json"])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(try json(again.stdout)["family"] as? String, "pixart-sigma")
+    }
+
+    /// generate takes the family's defaults: an LCM or DMD sampler folder given beside a model makes
+    /// it that family, and without --steps, --guidance-scale or --timesteps the images are diffusers'
+    /// of the authors' settings (LCM 4 steps, guidance 0; DMD ddpm at 400, guidance 1).
+    func testGenerateTakesTheFamilyDefaults() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = dir + "/tiny.f32.gguf"
+        XCTAssertEqual(try CLI.run(["convert", CLI.fixture("tiny-pixart-512"), "-o", store, "--type", "f32"]).status, 0)
+        let prompt = "A small cactus with a happy face in the Sahara desert."
+        for (sampler, reference, steps, guidance) in [("tiny-pixart-lcm", "reference-lcm/lcm-4step.png", "4", "0.0"),
+                                                      ("tiny-pixart-dmd", "reference-dmd/dmd-1step.png", "1", "1.0")] {
+            for model in [store, CLI.fixture("tiny-pixart-512")] {
+                let out = dir + "/\(sampler).png"
+                let result = try CLI.run(["generate", "--model", model, "--model", CLI.fixture(sampler), "--prompt", prompt,
+                                          "--seed", "3", "-o", out])
+                XCTAssertEqual(result.status, 0, result.stderr)
+                XCTAssertEqual(try PNGImage.read(path: out).rgb, try PNGImage.read(path: CLI.fixture(reference)).rgb, "\(sampler) \(model)")
+                let text = try PNGImage.readText(path: out)
+                XCTAssertTrue(text.contains { $0.key == "steps" && $0.value == steps }, "\(text)")
+                XCTAssertTrue(text.contains { $0.key == "guidance_scale" && $0.value == guidance }, "\(text)")
+                XCTAssertTrue(text.contains { $0.key == "family" && $0.value == (sampler.hasSuffix("lcm") ? "pixart-lcm" : "pixart-dmd") }, "\(text)")
+            }
+        }
+        // α's defaults: 20 steps, guidance 4.5, as diffusers; --family sigma changes the text length (and the image).
+        let alpha = try CLI.run(["generate", "--model", store, "--prompt", prompt, "--seed", "0", "--height", "16", "--width", "16",
+                                 "--no-clean-caption", "-o", dir + "/alpha.png"])
+        XCTAssertEqual(alpha.status, 0, alpha.stderr)
+        XCTAssertEqual(try PNGImage.read(path: dir + "/alpha.png").rgb, try PNGImage.read(path: CLI.fixture("reference-512/cactus-dpm.png")).rgb)
+        let bad = try CLI.run(["generate", "--model", store, "--prompt", "x", "--family", "beta", "-o", dir + "/x.png"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("unknown --family 'beta'"), bad.stderr)
     }
 }
