@@ -23,6 +23,8 @@ tests use each folder:
   img2img    fixtures/img2img/  scripts/make_img2img_reference.py
   fewstep    fixtures/fewstep/, reference-lcm/, reference-dmd/, tiny-pixart-lcm/, tiny-pixart-dmd/
              scripts/make_fewstep_reference.py   (reads tiny-pixart-512/)
+  sigma      fixtures/tiny-pixart-sigma-{512,1024,2k}/, reference-sigma-{512,1024,2k}/, sigma/
+             scripts/make_sigma_reference.py   (reads tiny-pixart-512/tokenizer/)
   demo       fixtures/reference-demo/, demo-semantic/, demo-sheet/   scripts/make_demo_reference.py
              (reads fixtures/demo-pixart/, which scripts/train_demo.py trains: ~45 minutes, not run here)
 The script stages run as child processes of this interpreter from the repository root. Not run
@@ -784,6 +786,7 @@ SCRIPT_STAGES = {
     "image": "make_metric_reference.py",
     "img2img": "make_img2img_reference.py",  # reads tiny-pixart-512/
     "fewstep": "make_fewstep_reference.py",  # reads tiny-pixart-512/; LCM and DDPM (DMD) references
+    "sigma": "make_sigma_reference.py",    # reads tiny-pixart-512/tokenizer/; PixArt-Σ pipelines and bundles
     "demo": "make_demo_reference.py",      # reads demo-pixart/ (scripts/train_demo.py)
 }
 

@@ -41,13 +41,13 @@ final class FixtureScriptsTests: XCTestCase {
     /// Standard-library modules the scripts import; anything else must be pinned.
     private static let standardLibrary: Set<String> = [
         "__future__", "argparse", "ast", "base64", "bisect", "codecs", "collections", "contextlib", "copy", "csv",
-        "dataclasses", "datetime", "enum", "functools", "gc", "glob", "gzip", "hashlib", "importlib", "inspect", "io",
+        "dataclasses", "datetime", "enum", "functools", "gc", "glob", "gzip", "hashlib", "html", "importlib", "inspect", "io",
         "itertools", "json", "math", "multiprocessing", "os", "pathlib", "pickle", "platform", "random", "re",
         "resource", "shutil", "signal", "statistics", "string", "struct", "subprocess", "sys", "tarfile", "tempfile",
-        "textwrap", "this", "threading", "time", "typing", "unicodedata", "uuid", "warnings", "zipfile", "zlib",
+        "textwrap", "this", "threading", "time", "types", "typing", "unicodedata", "urllib", "uuid", "warnings", "zipfile", "zlib",
     ]
     /// Import name → pip package name where they differ.
-    private static let packageNames = ["PIL": "pillow", "skimage": "scikit-image", "google": "protobuf"]
+    private static let packageNames = ["PIL": "pillow", "skimage": "scikit-image", "google": "protobuf", "bs4": "beautifulsoup4"]
 
     func testRequirementsPinEveryImportedPackage() throws {
         var pinned: [String: String] = [:]
