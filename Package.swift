@@ -53,9 +53,11 @@ let package = Package(
             name: "pixconv",
             dependencies: [
                 "PixconvCore", "PixconvReaders", "PixconvQuant", "PixconvStore", "PixconvEngine", "PixconvRuntime", "PixconvImage",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CLeakSuppressions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // LeakSanitizer's default suppressions for the pixconv binary (one Foundation leak).
+        .target(name: "CLeakSuppressions"),
 
         // Test-only C hooks for `swift test --sanitize=address` (LeakSanitizer suppressions for XCTest).
         .target(name: "SanitizerSupport", path: "Tests/SanitizerSupport"),
