@@ -93,7 +93,7 @@ for line in open(sys.argv[1]):
 for label, rs in rows.items():
     med = [st.median(c) for c in zip(*rs)]
     print(f"{label:12s} pipeline {med[0]:7.2f} s  T5 {med[1]:6.2f} s  wall {med[2]:7.2f} s  "
-          f"peak RSS {med[3]:6.0f} MiB  load {min(r[3] for r in rs):.2f}-{max(r[4] for r in rs):.2f}  ({len(rs)} runs)")
+          f"peak RSS {med[3]:6.0f} MiB  load {min(min(r[4], r[5]) for r in rs):.2f}-{max(max(r[4], r[5]) for r in rs):.2f}  ({len(rs)} runs)")
 for m in ("lcm", "dmd"):
     if f"torch-{m}" in rows and f"pixconv-{m}" in rows:
         a = st.median(r[0] for r in rows[f"pixconv-{m}"]); b = st.median(r[0] for r in rows[f"torch-{m}"])
