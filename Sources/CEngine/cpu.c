@@ -1,6 +1,8 @@
 /* Run-time CPU features and ISA names. */
 #include "pixconv_engine.h"
 
+#include <stdatomic.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 
@@ -33,9 +35,13 @@ static int detect(void) { return 0; }
 #endif
 
 int pe_cpu_features(void) {
-    static volatile int state = -1; /* racing first calls store the same value */
-    int s = state;
-    if (s < 0) state = s = detect();
+    /* Racing first calls (from pool workers too) store the same value: relaxed atomics say so. */
+    static _Atomic int state = -1;
+    int s = atomic_load_explicit(&state, memory_order_relaxed);
+    if (s < 0) {
+        s = detect();
+        atomic_store_explicit(&state, s, memory_order_relaxed);
+    }
     return s;
 }
 

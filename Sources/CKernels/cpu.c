@@ -2,6 +2,8 @@
 #include "pixconv_kernels.h"
 #include "kernels_internal.h"
 
+#include <stdatomic.h>
+
 #if PIXCONV_X86
 #include <cpuid.h>
 
@@ -20,11 +22,11 @@ static int detect(void) {
 
 int pixconv_kernels_accelerated(void) {
 #if PIXCONV_X86
-    static volatile int state = -1;  /* idempotent: racing first calls store the same value */
-    int s = state;
+    static _Atomic int state = -1;  /* idempotent: racing first calls store the same value */
+    int s = atomic_load_explicit(&state, memory_order_relaxed);
     if (s < 0) {
         s = detect();
-        state = s;
+        atomic_store_explicit(&state, s, memory_order_relaxed);
     }
     return s;
 #else
