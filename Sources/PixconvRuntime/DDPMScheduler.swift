@@ -90,10 +90,7 @@ public struct DDPMScheduler: Scheduler {
     /// √ᾱ_t · x + √(1 − ᾱ_t) · ε at t = timesteps[stepIndex] (`add_noise`, f32).
     public func addNoise(original: [Float], noise: [Float], stepIndex: Int) throws -> [Float] {
         try schedulerCheckBegin(stepIndex, count: timesteps.count)
-        try schedulerCheck(noise, count: original.count)
-        let alpha = alphasCumprod[timestepValues[stepIndex]]
-        let a = alpha.squareRoot(), b = (1 - alpha).squareRoot()
-        return (0..<original.count).map { a * original[$0] + b * noise[$0] }
+        return try addNoiseAlphaCumprod(original: original, noise: noise, alpha: alphasCumprod[timestepValues[stepIndex]])
     }
 
     /// The noise scale at step `stepIndex` (`_get_variance` then the `step` branch): √variance

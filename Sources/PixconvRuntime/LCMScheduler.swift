@@ -87,10 +87,7 @@ public struct LCMScheduler: Scheduler {
     /// √ᾱ_t · x + √(1 − ᾱ_t) · ε (`DDPMScheduler.add_noise`, which LCM copies; f32).
     public func addNoise(original: [Float], noise: [Float], stepIndex: Int) throws -> [Float] {
         try schedulerCheckBegin(stepIndex, count: timesteps.count)
-        try schedulerCheck(noise, count: original.count)
-        let alpha = alphasCumprod[timestepValues[stepIndex]]
-        let a = alpha.squareRoot(), b = (1 - alpha).squareRoot()
-        return (0..<original.count).map { a * original[$0] + b * noise[$0] }
+        return try addNoiseAlphaCumprod(original: original, noise: noise, alpha: alphasCumprod[timestepValues[stepIndex]])
     }
 
     /// (c_skip, c_out) at timestep t, float32: scaled = t·timestep_scaling (an int64 tensor times a

@@ -125,6 +125,13 @@ public func makeScheduler(name: String, config: SchedulerConfig, steps: Int, tim
     return try kind.make(config, .steps(steps))
 }
 
+/// `add_noise` of the ᾱ-parameterised samplers (DDIM, DDPM, LCM): √ᾱ · x + √(1 − ᾱ) · ε, float32.
+func addNoiseAlphaCumprod(original: [Float], noise: [Float], alpha: Float) throws -> [Float] {
+    try schedulerCheck(noise, count: original.count)
+    let a = alpha.squareRoot(), b = (1 - alpha).squareRoot()
+    return (0..<original.count).map { a * original[$0] + b * noise[$0] }
+}
+
 /// Checks shared by the `step` implementations.
 func schedulerCheck(_ values: [Float], count: Int) throws {
     guard values.count == count else { throw SchedulerError.sizeMismatch(expected: count, actual: values.count) }
