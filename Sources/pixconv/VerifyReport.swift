@@ -337,8 +337,12 @@ final class VerifyReportWriter {
         out += "<p class=\"prompt\">Prompt: <q class=\"prompt-text\">\(e(c.prompt))</q></p>\n"
         var settings: [String] = []
         if !c.negativePrompt.isEmpty { settings.append("negative prompt <q class=\"negative-prompt-text\">\(e(c.negativePrompt))</q>") }
-        settings += ["seed \(c.seed)", "\(c.steps) steps", "guidance \(e(number(Double(c.guidanceScale))))", e(c.scheduler),
-                     "\(c.width)×\(c.height)", String(format: "%.2f s", r.seconds)]
+        settings += ["seed \(c.seed)", "\(c.steps) steps", "guidance \(e(number(Double(c.guidanceScale))))", e(c.scheduler)]
+        if let t = c.timesteps { settings.append("timesteps \(t.map(String.init).joined(separator: ","))") }
+        if let n = c.maxSequenceLength { settings.append("\(n) text tokens") }
+        if c.cleanCaption { settings.append("caption cleaned") }
+        settings += ["\(c.width)×\(c.height)" + (c.resolutionBinning ? " (through its aspect-ratio bin)" : ""),
+                     String(format: "%.2f s", r.seconds)]
         out += "<p class=\"settings\">\(settings.joined(separator: " · "))</p>\n"
         out += "<table class=\"figures\">\n"
         out += "<tr><th>PSNR</th><td class=\"psnr num\">\(e(psnrText(r.psnr)))</td><td>needs ≥ \(e(number(h.minPSNR))) dB</td>"

@@ -158,6 +158,39 @@ final class VerifyReportTests: XCTestCase {
         }
     }
 
+    /// A case's settings line names the bundle fields that change how it runs: custom timesteps,
+    /// the text length, caption cleaning and the aspect-ratio bins (the Σ 1024 bundle has the bin
+    /// and the length; one case of the copy below gets the rest).
+    func testSettingsNameTheRunsOptions() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = dir + "/sigma.f32.gguf"
+        XCTAssertEqual(try CLI.run(["convert", CLI.fixture("tiny-pixart-sigma-1024"), "-o", store, "--type", "f32"]).status, 0)
+        let report = dir + "/report"
+        let run = try CLI.run(["verify", "--model", store, "--reference", CLI.fixture("reference-sigma-1024"), "--report", report])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let html = try page(report)
+        XCTAssertTrue(html.contains("200×120 (through its aspect-ratio bin)"), html)
+        XCTAssertTrue(html.contains("300 text tokens"), html)
+        XCTAssertFalse(html.contains("caption cleaned"), "the Σ bundle was made with clean_caption=False")
+        // DDPM at 400 with cleaning, from the tiny α store and the DMD sampler folder.
+        let alpha = dir + "/alpha.f32.gguf"
+        XCTAssertEqual(try CLI.run(["convert", CLI.fixture("tiny-pixart-512"), "-o", alpha, "--type", "f32"]).status, 0)
+        let bundle = dir + "/dmd"
+        try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: CLI.fixture("reference-dmd/dmd-1step.png"), toPath: bundle + "/dmd.png")
+        let cases: [String: Any] = ["cases": [[
+            "name": "dmd", "prompt": "A small cactus with a happy face in the Sahara desert.", "seed": 3, "guidance_scale": 1.0,
+            "height": 16, "width": 16, "scheduler": "ddpm", "timesteps": [400], "clean_caption": true, "image": "dmd.png",
+        ] as [String: Any]]]
+        try JSONSerialization.data(withJSONObject: cases).write(to: URL(fileURLWithPath: bundle + "/cases.json"))
+        let dmd = try CLI.run(["verify", "--model", alpha, "--model", CLI.fixture("tiny-pixart-dmd"), "--reference", bundle,
+                               "--report", dir + "/dmd-report"])
+        XCTAssertEqual(dmd.status, 0, dmd.stdout + dmd.stderr)
+        let dmdPage = try page(dir + "/dmd-report")
+        XCTAssertTrue(dmdPage.contains("1 steps · guidance 1 · ddpm · timesteps 400 · caption cleaned · 16×16"), dmdPage)
+    }
+
     // MARK: - Folders it cannot use
 
     func testUnusableReportFoldersFailClearlyAndLeaveNothing() throws {
