@@ -81,6 +81,9 @@ public struct ReferenceBundle: Sendable {
              "steps": $0.steps, "guidance_scale": Double($0.guidanceScale), "height": $0.height, "width": $0.width,
              "scheduler": $0.scheduler, "image": $0.image]
             if let t = $0.timesteps { o["timesteps"] = t }
+            if $0.cleanCaption { o["clean_caption"] = true }
+            if $0.resolutionBinning { o["resolution_binning"] = true }
+            if let n = $0.maxSequenceLength { o["max_sequence_length"] = n }
             return o
         }
         let data = try JSONSerialization.data(withJSONObject: ["generator": generator, "cases": list],

@@ -178,9 +178,16 @@ struct Generate: ParsableCommand {
         var compute: String
         var kernels: [String: String]
         var cpu: [String]
+        /// What ran: the model family and the settings taken from the flags or its defaults.
+        var family: String
+        var scheduler: String
+        var steps: Int
+        var guidanceScale: Float
+        var timesteps: [Int]?
 
         enum CodingKeys: String, CodingKey {
-            case images, seconds, threads, compute, kernels, cpu
+            case images, seconds, threads, compute, kernels, cpu, family, scheduler, steps, timesteps
+            case guidanceScale = "guidance_scale"
             case stepSeconds = "step_seconds", loadSeconds = "load_seconds"
             case textEncoderSeconds = "text_encoder_seconds", vaeSeconds = "vae_seconds", peakRSSMB = "peak_rss_mb"
             case vaeTiled = "vae_tiled", vaeEncodeSeconds = "vae_encode_seconds"
@@ -274,7 +281,9 @@ struct Generate: ParsableCommand {
                               loadSeconds: loaded.timeIntervalSince(start), textEncoderSeconds: t.textEncoder,
                               vaeSeconds: t.vaeDecode, vaeTiled: t.vaeTiled,
                               vaeEncodeSeconds: initImage == nil ? nil : t.vaeEncode, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
-                              compute: Engine.compute.rawValue, kernels: Engine.kernelsUsed, cpu: Engine.cpuFeatures)
+                              compute: Engine.compute.rawValue, kernels: Engine.kernelsUsed, cpu: Engine.cpuFeatures,
+                              family: components.family.family.rawValue, scheduler: request.scheduler, steps: stepCount,
+                              guidanceScale: settings.guidanceScale, timesteps: request.timesteps)
         if verbose {
             let kernels = summary.kernels.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             let steps = t.steps.map { String(format: "%.2f", $0) }.joined(separator: " ")

@@ -122,8 +122,14 @@ final class FamilyCommandTests: XCTestCase {
             for model in [store, CLI.fixture("tiny-pixart-512")] {
                 let out = dir + "/\(sampler).png"
                 let result = try CLI.run(["generate", "--model", model, "--model", CLI.fixture(sampler), "--prompt", prompt,
-                                          "--seed", "3", "-o", out])
+                                          "--seed", "3", "-o", out, "--json"])
                 XCTAssertEqual(result.status, 0, result.stderr)
+                let summary = try json(result.stdout)
+                XCTAssertEqual(summary["family"] as? String, sampler.hasSuffix("lcm") ? "pixart-lcm" : "pixart-dmd")
+                XCTAssertEqual(summary["scheduler"] as? String, sampler.hasSuffix("lcm") ? "lcm" : "ddpm")
+                XCTAssertEqual(summary["steps"] as? Int, Int(steps))
+                XCTAssertEqual((summary["guidance_scale"] as? NSNumber)?.doubleValue, Double(guidance))
+                XCTAssertEqual(summary["timesteps"] as? [Int], sampler.hasSuffix("lcm") ? nil : [400])
                 XCTAssertEqual(try PNGImage.read(path: out).rgb, try PNGImage.read(path: CLI.fixture(reference)).rgb, "\(sampler) \(model)")
                 let text = try PNGImage.readText(path: out)
                 XCTAssertTrue(text.contains { $0.key == "steps" && $0.value == steps }, "\(text)")

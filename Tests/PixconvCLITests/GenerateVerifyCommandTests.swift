@@ -108,6 +108,16 @@ final class GenerateVerifyCommandTests: XCTestCase {
         let check = try CLI.run(["verify", "--model", CLI.fixture("tiny-pixart-512"), "--reference", dir + "/ref", "--json"])
         XCTAssertEqual(check.status, 0, check.stderr)
         XCTAssertTrue(check.stdout.contains("\"psnr\":null"), "identical images: \(check.stdout)")
+        // The fields that change a run are written back.
+        try Data(#"[{"name": "fox", "prompt": "A+Red+Fox", "steps": 2, "height": 16, "width": 16, "clean_caption": true, "max_sequence_length": 60}]"#.utf8)
+            .write(to: URL(fileURLWithPath: prompts))
+        XCTAssertEqual(try CLI.run(["verify", "--record", dir + "/ref2", "--model", CLI.fixture("tiny-pixart-512"), "--prompts", prompts]).status, 0)
+        let written = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/ref2/cases.json"))) as? [String: Any])
+        let fox = try XCTUnwrap((written["cases"] as? [[String: Any]])?.first)
+        XCTAssertEqual(fox["clean_caption"] as? Bool, true)
+        XCTAssertEqual(fox["max_sequence_length"] as? Int, 60)
+        XCTAssertNil(fox["resolution_binning"])
+        XCTAssertEqual(try CLI.run(["verify", "--model", CLI.fixture("tiny-pixart-512"), "--reference", dir + "/ref2"]).status, 0)
     }
 
     func testVerifyUnusableBundlesExitTwoNamingTheCase() throws {
