@@ -27,25 +27,11 @@ public struct DDIMScheduler: Scheduler {
     private var nextStep = 0
 
     public init(config: SchedulerConfig, steps: Int) throws {
-        guard ["epsilon", "sample", "v_prediction"].contains(config.predictionType) else {
-            throw SchedulerError.unsupported(key: "prediction_type", value: config.predictionType)
-        }
-        if config.thresholding { throw SchedulerError.unsupported(key: "thresholding", value: "true") }
+        try schedulerCheckAlphaConfig(config)
         let n = config.numTrainTimesteps
         guard steps >= 1, steps <= n else { throw SchedulerError.invalidSteps(steps: steps, trainTimesteps: n) }
         let table = try SchedulerNoiseTable(config)
-        var ts: [Int]
-        switch config.timestepSpacing ?? "leading" {
-        case "linspace":
-            ts = SchedulerNumpy.linspace(0, Double(n - 1), steps).map(SchedulerNumpy.roundToInt).reversed()
-        case "leading":
-            let ratio = n / steps
-            ts = (0..<steps).map { $0 * ratio + config.stepsOffset }.reversed()
-        case "trailing":
-            ts = SchedulerNumpy.arange(Double(n), 0, -Double(n) / Double(steps)).map { SchedulerNumpy.roundToInt($0) - 1 }
-        case let other:
-            throw SchedulerError.unsupported(key: "timestep_spacing", value: other)
-        }
+        let ts = try spacedTimesteps(config, steps: steps)
         guard ts.allSatisfy({ $0 >= 0 && $0 < n }) else { throw SchedulerError.invalidSteps(steps: steps, trainTimesteps: n) }
         self.config = config
         timestepValues = ts
@@ -94,10 +80,7 @@ public struct DDIMScheduler: Scheduler {
             x0 = zip(sample, modelOutput).map { x, v in sqrtAlpha * x - sqrtBeta * v }
             eps = zip(sample, modelOutput).map { x, v in sqrtAlpha * v + sqrtBeta * x }
         }
-        if clipSample {
-            let r = Float(config.clipSampleRange)
-            for i in x0.indices { x0[i] = min(max(x0[i], -r), r) }
-        }
+        if clipSample { schedulerClip(&x0, config) }
         // eta = 0: σ_t = 0, direction = √(1 − ᾱ_prev)·ε
         let dirScale = (1 - alphaPrev - 0).squareRoot()
         let prevScale = alphaPrev.squareRoot()

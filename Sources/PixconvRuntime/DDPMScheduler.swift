@@ -40,10 +40,7 @@ public struct DDPMScheduler: Scheduler {
     }
 
     private init(config: SchedulerConfig, schedule: SchedulerSchedule) throws {
-        guard ["epsilon", "sample", "v_prediction"].contains(config.predictionType) else {
-            throw SchedulerError.unsupported(key: "prediction_type", value: config.predictionType)
-        }
-        if config.thresholding { throw SchedulerError.unsupported(key: "thresholding", value: "true") }
+        try schedulerCheckAlphaConfig(config)
         let variance = config.varianceType ?? "fixed_small"
         guard ["fixed_small", "fixed_small_log", "fixed_large"].contains(variance) else {
             throw SchedulerError.unsupported(key: "variance_type", value: variance)
@@ -57,17 +54,7 @@ public struct DDPMScheduler: Scheduler {
             ts = list
         case let .steps(steps):
             guard steps >= 1, steps <= n else { throw SchedulerError.invalidSteps(steps: steps, trainTimesteps: n) }
-            switch config.timestepSpacing ?? "leading" {
-            case "linspace":
-                ts = SchedulerNumpy.linspace(0, Double(n - 1), steps).map(SchedulerNumpy.roundToInt).reversed()
-            case "leading":
-                let ratio = n / steps
-                ts = (0..<steps).map { $0 * ratio + config.stepsOffset }.reversed()
-            case "trailing":
-                ts = SchedulerNumpy.arange(Double(n), 0, -Double(n) / Double(steps)).map { SchedulerNumpy.roundToInt($0) - 1 }
-            case let other:
-                throw SchedulerError.unsupported(key: "timestep_spacing", value: other)
-            }
+            ts = try spacedTimesteps(config, steps: steps)
         }
         guard !ts.isEmpty, ts.allSatisfy({ $0 >= 0 && $0 < n }) else {
             throw SchedulerError.badTimesteps("a timestep is outside 0..<\(n)")
@@ -123,16 +110,9 @@ public struct DDPMScheduler: Scheduler {
         let currentAlpha = alphaT / alphaPrev
         let currentBeta = 1 - currentAlpha
         let sqrtAlpha = alphaT.squareRoot(), sqrtBeta = betaT.squareRoot()
-        var x0: [Float]
-        switch config.predictionType {
-        case "epsilon": x0 = zip(sample, modelOutput).map { x, e in (x - sqrtBeta * e) / sqrtAlpha }
-        case "sample": x0 = modelOutput
-        default: x0 = zip(sample, modelOutput).map { x, v in sqrtAlpha * x - sqrtBeta * v }  // v_prediction
-        }
-        if clipSample {
-            let r = Float(config.clipSampleRange)
-            for i in x0.indices { x0[i] = min(max(x0[i], -r), r) }
-        }
+        var x0 = alphaPredictedOriginal(config, sample: sample, modelOutput: modelOutput,
+                                        sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta)
+        if clipSample { schedulerClip(&x0, config) }
         let originalCoeff = (alphaPrev.squareRoot() * currentBeta) / betaT
         let sampleCoeff = currentAlpha.squareRoot() * betaPrev / betaT
         var prev = [Float](repeating: 0, count: sample.count)

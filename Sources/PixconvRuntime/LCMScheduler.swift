@@ -39,10 +39,7 @@ public struct LCMScheduler: Scheduler {
     }
 
     private init(config: SchedulerConfig, schedule: SchedulerSchedule) throws {
-        guard ["epsilon", "sample", "v_prediction"].contains(config.predictionType) else {
-            throw SchedulerError.unsupported(key: "prediction_type", value: config.predictionType)
-        }
-        if config.thresholding { throw SchedulerError.unsupported(key: "thresholding", value: "true") }
+        try schedulerCheckAlphaConfig(config)
         guard config.timestepScaling.isFinite else {
             throw SchedulerError.unsupported(key: "timestep_scaling", value: "\(config.timestepScaling)")
         }
@@ -111,16 +108,9 @@ public struct LCMScheduler: Scheduler {
         let betaPrev = 1 - alphaPrev
         let (cSkip, cOut) = boundaryScalings(t)
         let sqrtAlpha = alphaT.squareRoot(), sqrtBeta = betaT.squareRoot()
-        var x0: [Float]
-        switch config.predictionType {
-        case "epsilon": x0 = zip(sample, modelOutput).map { x, e in (x - sqrtBeta * e) / sqrtAlpha }
-        case "sample": x0 = modelOutput
-        default: x0 = zip(sample, modelOutput).map { x, v in sqrtAlpha * x - sqrtBeta * v }  // v_prediction
-        }
-        if clipSample {
-            let r = Float(config.clipSampleRange)
-            for i in x0.indices { x0[i] = min(max(x0[i], -r), r) }
-        }
+        var x0 = alphaPredictedOriginal(config, sample: sample, modelOutput: modelOutput,
+                                        sqrtAlpha: sqrtAlpha, sqrtBeta: sqrtBeta)
+        if clipSample { schedulerClip(&x0, config) }
         var denoised = [Float](repeating: 0, count: sample.count)
         for i in denoised.indices { denoised[i] = cOut * x0[i] + cSkip * sample[i] }
         var prev = denoised

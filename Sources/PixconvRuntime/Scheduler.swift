@@ -125,6 +125,49 @@ public func makeScheduler(name: String, config: SchedulerConfig, steps: Int, tim
     return try kind.make(config, .steps(steps))
 }
 
+/// The config checks of the ᾱ-parameterised samplers (DDIM, DDPM, LCM): a prediction type they
+/// implement, no dynamic thresholding.
+func schedulerCheckAlphaConfig(_ config: SchedulerConfig) throws {
+    guard ["epsilon", "sample", "v_prediction"].contains(config.predictionType) else {
+        throw SchedulerError.unsupported(key: "prediction_type", value: config.predictionType)
+    }
+    if config.thresholding { throw SchedulerError.unsupported(key: "thresholding", value: "true") }
+}
+
+/// `set_timesteps(steps)` of DDIM and DDPM by `timestep_spacing` (their class default "leading"):
+/// linspace, leading (+ steps_offset) or trailing, descending. Range checks are the caller's.
+func spacedTimesteps(_ config: SchedulerConfig, steps: Int) throws -> [Int] {
+    let n = config.numTrainTimesteps
+    switch config.timestepSpacing ?? "leading" {
+    case "linspace":
+        return SchedulerNumpy.linspace(0, Double(n - 1), steps).map(SchedulerNumpy.roundToInt).reversed()
+    case "leading":
+        let ratio = n / steps
+        return (0..<steps).map { $0 * ratio + config.stepsOffset }.reversed()
+    case "trailing":
+        return SchedulerNumpy.arange(Double(n), 0, -Double(n) / Double(steps)).map { SchedulerNumpy.roundToInt($0) - 1 }
+    case let other:
+        throw SchedulerError.unsupported(key: "timestep_spacing", value: other)
+    }
+}
+
+/// The predicted x0 of the ᾱ-parameterised samplers (DDPM, LCM; DDIM also needs ε and keeps its
+/// own): epsilon (x − √β·ε)/√ᾱ, sample as is, v_prediction √ᾱ·x − √β·v, float32.
+func alphaPredictedOriginal(_ config: SchedulerConfig, sample: [Float], modelOutput: [Float],
+                            sqrtAlpha: Float, sqrtBeta: Float) -> [Float] {
+    switch config.predictionType {
+    case "epsilon": return zip(sample, modelOutput).map { x, e in (x - sqrtBeta * e) / sqrtAlpha }
+    case "sample": return modelOutput
+    default: return zip(sample, modelOutput).map { x, v in sqrtAlpha * x - sqrtBeta * v }  // v_prediction
+    }
+}
+
+/// `clip_sample`: x0 clamped to ±clip_sample_range.
+func schedulerClip(_ x0: inout [Float], _ config: SchedulerConfig) {
+    let r = Float(config.clipSampleRange)
+    for i in x0.indices { x0[i] = min(max(x0[i], -r), r) }
+}
+
 /// `add_noise` of the ᾱ-parameterised samplers (DDIM, DDPM, LCM): √ᾱ · x + √(1 − ᾱ) · ε, float32.
 func addNoiseAlphaCumprod(original: [Float], noise: [Float], alpha: Float) throws -> [Float] {
     try schedulerCheck(noise, count: original.count)
