@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "PixconvQuantTests", dependencies: ["PixconvQuant", "CKernels"]),
         .testTarget(name: "PixconvStoreTests", dependencies: ["PixconvStore", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvEngineTests", dependencies: ["PixconvEngine", "CEngine"]),
-        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime", "PixconvEngine", "PixconvTestSupport"], exclude: ["Regressions"]),
+        .testTarget(name: "PixconvRuntimeTests", dependencies: ["PixconvRuntime", "PixconvEngine", "PixconvImage", "PixconvTestSupport"], exclude: ["Regressions"]),
         .testTarget(name: "PixconvImageTests", dependencies: ["PixconvImage"]),
         .testTarget(name: "PixconvCLITests", dependencies: ["PixconvCore", "PixconvReaders", "PixconvImage", "PixconvTestSupport"]),
     ]

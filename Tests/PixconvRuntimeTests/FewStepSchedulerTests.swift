@@ -1,5 +1,6 @@
 import Foundation
 import PixconvReaders
+import PixconvImage
 import XCTest
 
 @testable import PixconvRuntime
@@ -143,16 +144,6 @@ final class FewStepSchedulerTests: XCTestCase {
 
     // MARK: whole pipeline
 
-    private func psnr(_ r: [Float], _ g: [Float]) -> Double {
-        var mse = 0.0
-        for i in r.indices {
-            let d = Double(r[i]) - Double(g[i])
-            mse += d * d
-        }
-        mse /= Double(r.count)
-        return mse == 0 ? .infinity : 10 * log10(1 / mse)
-    }
-
     /// pixconv on tiny-pixart-512 with the bundle's scheduler folder swapped in (two `--model` paths)
     /// against diffusers' images: ≥ 80 dB each.
     private func runBundle(_ bundle: String, schedulerFolder: String) throws -> PixArtPipeline {
@@ -163,7 +154,7 @@ final class FewStepSchedulerTests: XCTestCase {
         for c in reference.cases {
             let image = try XCTUnwrap(try pipeline.generate(c.request).first)
             let want = try DitSafetensors(path: folder + "/" + c.name + ".safetensors").floats("image")
-            let p = psnr(want, image.pixels)
+            let p = try ImageMetrics.psnr(want, image.pixels)
             print("few-step pipeline \(bundle)/\(c.name): PSNR \(p) dB")
             XCTAssertGreaterThanOrEqual(p, 80, "\(bundle)/\(c.name)")
         }
@@ -186,7 +177,7 @@ final class FewStepSchedulerTests: XCTestCase {
         let got = images.flatMap(\.pixels)
         let per = got.count / 2
         for i in 0..<2 {
-            let p = psnr(Array(want[(i * per)..<((i + 1) * per)]), Array(got[(i * per)..<((i + 1) * per)]))
+            let p = try ImageMetrics.psnr(Array(want[(i * per)..<((i + 1) * per)]), Array(got[(i * per)..<((i + 1) * per)]))
             print("few-step pipeline reference-lcm/batch2[\(i)]: PSNR \(p) dB")
             XCTAssertGreaterThanOrEqual(p, 80, "batch2 image \(i)")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import PixconvCore
+import PixconvImage
 import PixconvReaders
 import XCTest
 @testable import PixconvRuntime
@@ -13,16 +14,6 @@ final class PipelineTests: XCTestCase {
     /// The PSNR every f32 image must reach against diffusers' (issue: ≥ 40 dB).
     static let minimumPSNR = 40.0
 
-    private func pipelinePSNR(_ r: [Float], _ g: [Float]) -> Double {
-        var mse = 0.0
-        for i in r.indices {
-            let d = Double(r[i]) - Double(g[i])
-            mse += d * d
-        }
-        mse /= Double(r.count)
-        return mse == 0 ? .infinity : 10 * log10(1 / mse)
-    }
-
     private func runBundle(_ bundle: String, model: String) throws {
         let folder = Self.root + "/fixtures/" + bundle
         let reference = try ReferenceBundle(folder: folder)
@@ -35,7 +26,7 @@ final class PipelineTests: XCTestCase {
             let expected = try SafetensorsFile(path: folder + "/" + c.name + ".safetensors")
             let want = try dequantizeForTest(expected.data(for: "image"))
             XCTAssertEqual(want.count, image.pixels.count, c.name)
-            let psnr = pipelinePSNR(want, image.pixels)
+            let psnr = try ImageMetrics.psnr(want, image.pixels)
             print("pipeline \(bundle)/\(c.name): PSNR \(psnr) dB")
             XCTAssertGreaterThanOrEqual(psnr, Self.minimumPSNR, "\(bundle)/\(c.name)")
         }
@@ -85,6 +76,6 @@ final class PipelineTests: XCTestCase {
         let full = try pipeline.generate(request)[0].pixels
         request.maxSequenceLength = 120
         let short = try pipeline.generate(request)[0].pixels
-        XCTAssertLessThan(pipelinePSNR(full, short), 60, "120 tokens must change a 220-token prompt's image")
+        XCTAssertLessThan(try ImageMetrics.psnr(full, short), 60, "120 tokens must change a 220-token prompt's image")
     }
 }
