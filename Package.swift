@@ -32,7 +32,8 @@ let package = Package(
 
         // The compute engine's C kernels: thread pool, linear on stored weight types (int8 VNNI / AVX2,
         // bf16, sgemm), fused attention, elementwise passes; ISA chosen at run time from cpuid.
-        .target(name: "CEngine", dependencies: ["CBLAS"], cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "CEngine", dependencies: ["CBLAS"], cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])],
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
 
         // SIGBUS from a mapped file truncated by another process → an error naming the file.
         .target(name: "CFileGuard"),

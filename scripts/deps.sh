@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the C libraries pixconv links (OpenBLAS, libpng, zlib) when they are missing.
+# Installs the C libraries pixconv links (oneDNN, OpenBLAS, libpng, zlib) when they are missing.
 #   bash scripts/deps.sh          # what building pixconv needs
 #   bash scripts/deps.sh --test   # also strace, for the durability-order test (best effort: the
 #                                 # test skips itself where strace is missing or not permitted)
@@ -7,7 +7,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need=()
-for pkg in libopenblas-dev libpng-dev zlib1g-dev pkg-config; do
+for pkg in libdnnl-dev libopenblas-dev libpng-dev zlib1g-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -78,15 +78,13 @@ static void att_task(void *ctx, int64_t part) {
         int64_t cols = a.nk - j0 < KB ? a.nk - j0 : KB;
         const float *kp = j->k + b * a.k_bstride + j0 * a.ldk + h * a.d;
         const float *vp = j->v + b * a.v_bstride + j0 * a.ldv + h * a.d;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)a.d, a.scale,
-                    qp, (int)a.ldq, kp, (int)a.ldk, 0.0f, s, (int)cols);
+        pe_sgemm(0, 1, rows, cols, a.d, a.scale, qp, a.ldq, kp, a.ldk, 0.0f, s, cols);
         for (int64_t r = 0; r < rows; r++) {
             float corr = softmax_step(s + r * cols, cols, key_bias_at(&a, b, j0), head_bias_at(&a, h, i0 + r, j0),
                                       mx + r, sum + r);
             if (corr != 1.0f) pe_scale_row(acc + r * a.d, a.d, corr);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)a.d, (int)cols, 1.0f,
-                    s, (int)cols, vp, (int)a.ldv, 1.0f, acc, (int)a.d);
+        pe_sgemm(0, 0, rows, a.d, cols, 1.0f, s, cols, vp, a.ldv, 1.0f, acc, a.d);
     }
     write_rows(acc, a.d, sum, rows, a.d, j->o + b * a.o_bstride + i0 * a.ldo + h * a.d, a.ldo);
     pe_scratch_release(s);

@@ -54,6 +54,7 @@ int pe_isa_supported(pe_isa isa) {
     case PE_ISA_VNNI512: return (f & PE_CPU_AVX512VNNI) != 0;
     case PE_ISA_BF16_512: return (f & PE_CPU_AVX512BF16) != 0;
     case PE_ISA_F32_512: return (f & PE_CPU_AVX512) != 0;
+    case PE_ISA_DNNL_F32: return pe_dnnl_available();
     }
     return 0;
 }
@@ -67,6 +68,7 @@ const char *pe_isa_name(pe_isa isa) {
     case PE_ISA_VNNI512: return "avx512-vnni";
     case PE_ISA_BF16_512: return "avx512-bf16";
     case PE_ISA_F32_512: return "avx512-f32";
+    case PE_ISA_DNNL_F32: return "onednn-f32";
     }
     return "unknown";
 }

@@ -484,8 +484,7 @@ static void sgemm_task(void *ctx, int64_t part) {
             for (int64_t c = 0; c < cols; c++) y[m * j->ldy + c] = (j->accumulate ? y[m * j->ldy + c] : 0.0f) + j->bias[n0 + c];
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)j->K, 1.0f,
-                j->x + m0 * j->ldx, (int)j->ldx, b, (int)j->K, beta, y, (int)j->ldy);
+    pe_sgemm(0, 1, rows, cols, j->K, 1.0f, j->x + m0 * j->ldx, j->ldx, b, j->K, beta, y, j->ldy);
     pe_scratch_release(wide);
 }
 

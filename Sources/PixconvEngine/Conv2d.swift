@@ -39,6 +39,8 @@ public struct Conv2d: Sendable {
     public enum EngineWeights: Sendable {
         case bf16([UInt16])
         case f32([Float])
+        /// oneDNN's copy of the weights in its blocked layout.
+        case onednn(OneDNNConvolution)
     }
     public let engineWeights: EngineWeights?
 
@@ -48,8 +50,11 @@ public struct Conv2d: Sendable {
     /// `bf16`: run bf16 products where `Conv2d.runsBF16` allows it (f32 otherwise); `lowered`:
     /// im2col + sgemm even where the engine's 3×3 convolution could run; a `stride` other than 1 or a
     /// `paddingEnd` (default: `padding`) other than `padding` always runs im2col + sgemm.
+    /// `backend`: which implementation runs a 3×3, stride-1, padding-1 convolution (default
+    /// `Engine.convolution`); `.onednn` falls back to `.engine` where oneDNN refuses the shape.
     public init(weight: [Float], bias: [Float]?, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
-                bf16: Bool = false, lowered: Bool = false, stride: Int = 1, paddingEnd: Int? = nil) {
+                bf16: Bool = false, lowered: Bool = false, stride: Int = 1, paddingEnd: Int? = nil,
+                backend: Engine.Convolution = Engine.convolution) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && padding >= 0 && stride > 0)
         precondition((paddingEnd ?? padding) >= 0)
         precondition(weight.count == outChannels * inChannels * kernelSize * kernelSize)
@@ -71,7 +76,11 @@ public struct Conv2d: Sendable {
             }
             return w
         }
-        if plain && !lowered && bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
+        if plain && !lowered && backend == .onednn && kernelSize == 3 && padding == 1,
+           let dnnl = OneDNNConvolution(weight: weight, inChannels: inChannels, outChannels: outChannels) {
+            self.weight = []
+            engineWeights = .onednn(dnnl)
+        } else if plain && !lowered && bf16 && Conv2d.runsBF16(inChannels: inChannels, kernelSize: kernelSize, padding: padding) {
             self.weight = []
             engineWeights = .bf16(depthOrder(Conv2d.bf16, zero: 0))
         } else if plain && !lowered && Conv2d.runsEngineF32(kernelSize: kernelSize, padding: padding) {
@@ -102,11 +111,13 @@ public struct Conv2d: Sendable {
 
     /// Reads `weight` [C_out, C_in, k, k] and `bias` [C_out] from `weights` (a scope such as `decoder.conv_in`).
     public init(weights: Weights, inChannels: Int, outChannels: Int, kernelSize: Int, padding: Int,
-                bf16: Bool = false, stride: Int = 1, paddingEnd: Int? = nil) throws {
+                bf16: Bool = false, stride: Int = 1, paddingEnd: Int? = nil,
+                backend: Engine.Convolution = Engine.convolution) throws {
         let w = try weights.floats("weight", shape: [outChannels, inChannels, kernelSize, kernelSize])
         let b = try weights.floats("bias", shape: [outChannels])
         self.init(weight: w, bias: b, inChannels: inChannels, outChannels: outChannels,
-                  kernelSize: kernelSize, padding: padding, bf16: bf16, stride: stride, paddingEnd: paddingEnd)
+                  kernelSize: kernelSize, padding: padding, bf16: bf16, stride: stride, paddingEnd: paddingEnd,
+                  backend: backend)
     }
 
     /// (size + padding + paddingEnd − k) / stride + 1 along each axis, rounded down as PyTorch does
@@ -213,7 +224,7 @@ public struct Conv2d: Sendable {
     ) {
         let iw = input.upsample2x ? 2 * width : width
         let bandRows = max(1, scratchFloats / max(inChannels * (iw + 2), 1) - 2)
-        func run(_ wk: UnsafeRawPointer, f32: Bool) -> Int32 {
+        func run(_ wk: UnsafeRawPointer?, f32: Bool, dnnl: OneDNNConvolution? = nil) -> Int32 {
             x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { yp in
                     (bias ?? []).withUnsafeBufferPointer { bp in
@@ -223,6 +234,11 @@ public struct Conv2d: Sendable {
                                     x: xp.baseAddress, cin: Int64(inChannels), h: Int64(height), w: Int64(width),
                                     upsample2x: input.upsample2x ? 1 : 0, scale: input.scale == nil ? nil : sp.baseAddress,
                                     shift: input.shift == nil ? nil : hp.baseAddress, silu: input.silu ? 1 : 0)
+                                if let dnnl {  // bands chosen by the engine unless a budget is given
+                                    return pe_dnnl_conv3x3_image(dnnl.handle, source, bias == nil ? nil : bp.baseAddress,
+                                                                 yp.baseAddress, 1,
+                                                                 scratchFloats == Conv2d.scratchFloats ? 0 : Int64(bandRows))
+                                }
                                 return pe_conv3x3_image(source, wk, f32 ? 1 : 0, Int64(outChannels),
                                                         bias == nil ? nil : bp.baseAddress, yp.baseAddress, 1, Int64(bandRows))
                             }
@@ -235,8 +251,10 @@ public struct Conv2d: Sendable {
         switch weights {
         case .bf16(let w): ran = w.withUnsafeBytes { run($0.baseAddress!, f32: false) }
         case .f32(let w): ran = w.withUnsafeBytes { run($0.baseAddress!, f32: true) }
+        case .onednn(let c): ran = run(nil, f32: true, dnnl: c)
         }
         precondition(ran >= 0, "conv2d: the engine's convolution refused its arguments")
+        Engine.record(type: "conv3x3", isa: pe_isa(rawValue: UInt32(ran)))
     }
 
     /// Lowers output rows [firstRow, firstRow + rows) into col[(ci·k + ky)·k + kx, (r − firstRow)·ow + ox]
@@ -315,4 +333,20 @@ public struct Conv2d: Sendable {
         }
         return y
     }
+}
+
+/// A 3×3 convolution's weights prepared for oneDNN (its blocked layout, f32), freed with the value.
+public final class OneDNNConvolution: @unchecked Sendable {  // immutable after init; oneDNN reads it from any thread
+    let handle: OpaquePointer
+
+    /// nil when oneDNN is unavailable or refuses the shape. `weight`: [C_out, C_in, 3, 3].
+    init?(weight: [Float], inChannels: Int, outChannels: Int) {
+        precondition(weight.count == outChannels * inChannels * 9)
+        guard let h = weight.withUnsafeBufferPointer({
+            pe_dnnl_conv3x3_create($0.baseAddress, Int64(inChannels), Int64(outChannels))
+        }) else { return nil }
+        handle = h
+    }
+
+    deinit { pe_dnnl_conv3x3_destroy(handle) }
 }

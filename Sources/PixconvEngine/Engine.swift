@@ -19,6 +19,27 @@ public enum Engine {
         set { state.withLock { $0.compute = newValue } }
     }
 
+    /// Which implementation runs the 3×3 convolutions (the VAE's).
+    public enum Convolution: String, Sendable, CaseIterable {
+        /// oneDNN's f32 direct convolution, band by band on the engine's pool (the default where
+        /// oneDNN's CPU engine starts): 2–3× faster than `engine` on CPUs with two 512-bit FMA
+        /// ports (formats/benchmarks.md).
+        case onednn
+        /// pixconv's own implicit-GEMM tiles: bf16 products for reduced stores on AVX512_BF16, f32
+        /// otherwise (the faster choice where vdpbf16ps issues twice the products of FMA).
+        case engine
+    }
+
+    /// The 3×3 convolution implementation new `Conv2d`s take (default: `.onednn` when
+    /// `oneDNNAvailable`, else `.engine`).
+    public static var convolution: Convolution {
+        get { state.withLock { $0.convolution } }
+        set { state.withLock { $0.convolution = newValue } }
+    }
+
+    /// Whether oneDNN's CPU engine could be created in this process.
+    public static var oneDNNAvailable: Bool { pe_dnnl_available() != 0 }
+
     /// Threads of the engine's one pool (OpenBLAS runs single-threaded inside its tasks).
     public static var threads: Int { Int(pe_threads()) }
 
@@ -53,6 +74,7 @@ public enum Engine {
 
     private struct State {
         var compute: Compute = .native
+        var convolution: Convolution = pe_dnnl_available() != 0 ? .onednn : .engine
         var kernels: [String: String] = [:]
     }
     private static let state = Locked(State())

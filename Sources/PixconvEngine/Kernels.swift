@@ -31,8 +31,8 @@ public enum Kernels {
         return y
     }
 
-    /// C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] + beta · C, row-major: OpenBLAS sgemm on the
-    /// pool, the rows of C (or its columns, when there are few rows) split between the threads.
+    /// C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] + beta · C, row-major: the engine's sgemm (oneDNN's,
+    /// else OpenBLAS's) on the pool, the rows of C (or its columns, when there are few rows) split between the threads.
     public static func gemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -49,15 +49,15 @@ public enum Kernels {
         parallelFor(chunks) { part in
             let lo = count * part / chunks, hi = count * (part + 1) / chunks
             guard hi > lo else { return }
-            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+            let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
             if splitRows {
                 let aOff = transA ? lo : lo * lda
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(hi - lo), Int32(n), Int32(k), alpha, pa.pointer + aOff, Int32(lda),
-                            pb.pointer, Int32(ldb), beta, pc.pointer + lo * ldc, Int32(ldc))
+                pe_sgemm(ta, tb, Int64(hi - lo), Int64(n), Int64(k), alpha, pa.pointer + aOff, Int64(lda),
+                         pb.pointer, Int64(ldb), beta, pc.pointer + lo * ldc, Int64(ldc))
             } else {
                 let bOff = transB ? lo * ldb : lo
-                cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(hi - lo), Int32(k), alpha, pa.pointer, Int32(lda),
-                            pb.pointer + bOff, Int32(ldb), beta, pc.pointer + lo, Int32(ldc))
+                pe_sgemm(ta, tb, Int64(m), Int64(hi - lo), Int64(k), alpha, pa.pointer, Int64(lda),
+                         pb.pointer + bOff, Int64(ldb), beta, pc.pointer + lo, Int64(ldc))
             }
         }
     }

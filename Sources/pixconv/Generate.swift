@@ -44,7 +44,9 @@ struct Generate: ParsableCommand {
             Arithmetic: by default each stored type runs its fastest kernel (Q8_0 / Q4_0: int8 dot
             products on activations rounded to int8 blocks; bf16: bf16 dot products where the CPU has
             them; f16 and f32: f32). --compute f32 multiplies in f32 from any store (exact to rounding,
-            slower). --verbose and --json name the kernels that ran.
+            slower). The VAE's 3×3 convolutions run oneDNN's f32 convolution (--conv onednn, the
+            default) or pixconv's own tiles (--conv engine: bf16 products for q8_0, q4_0 and bf16
+            stores on AVX512_BF16, f32 otherwise). --verbose and --json name the kernels that ran.
             """)
 
     @Option(name: .customLong("model"), help: "A store, diffusers folder or checkpoint (repeatable).")
@@ -124,6 +126,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Arithmetic for stored weights: native (each type's fastest kernel) or f32.")
     var compute: String = "native"
 
+    @Option(help: "The VAE's 3×3 convolutions: onednn (default where oneDNN loads) or engine (pixconv's own).")
+    var conv: String?
+
     @Flag(help: "Print the kernels, threads and seconds per stage on stderr.")
     var verbose = false
 
@@ -150,6 +155,12 @@ struct Generate: ParsableCommand {
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
         guard Engine.Compute(rawValue: compute) != nil else {
             throw ValidationError("unknown --compute '\(compute)': use native or f32")
+        }
+        if let conv {
+            guard let c = Engine.Convolution(rawValue: conv) else {
+                throw ValidationError("unknown --conv '\(conv)': use onednn or engine")
+            }
+            if c == .onednn, !Engine.oneDNNAvailable { throw ValidationError("--conv onednn: oneDNN's CPU engine did not start") }
         }
         if initImage == nil, strength != nil { throw ValidationError("--strength goes with --init-image") }
         if initImage != nil, prompts != nil { throw ValidationError("--init-image does not go with --prompts") }
@@ -198,6 +209,7 @@ struct Generate: ParsableCommand {
         let start = Date()
         Engine.setThreads(threads ?? 0)
         Engine.compute = Engine.Compute(rawValue: compute) ?? .native
+        if let c = conv.flatMap(Engine.Convolution.init(rawValue:)) { Engine.convolution = c }
         Engine.resetKernelRecord()
         // img2img input first: a bad image or strength fails before any model is read.
         let initPNG = try initImage.map { try InitImageInput.read(path: $0) }

@@ -128,7 +128,7 @@ final class EngineConvTests: XCTestCase {
         let expected = Self.direct(x, cin: cin, h: h, w: w, weight: weight, bias: bias, cout: cout)
         for lowered in [false, true] {
             let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1,
-                              lowered: lowered)
+                              lowered: lowered, backend: .engine)
             if !lowered && !Conv2d.runsEngineF32(kernelSize: 3, padding: 1) {
                 print("EngineConvTests: the engine's f32 3×3 convolution not tested: this CPU lacks AVX-512")
             }
@@ -149,7 +149,8 @@ final class EngineConvTests: XCTestCase {
         let weight = LinearTests.randoms(cout * cin * 9, seed: 92, scale: 0.3)
         let bias = LinearTests.randoms(cout, seed: 93)
         let scale = LinearTests.randoms(cin, seed: 94), shift = LinearTests.randoms(cin, seed: 95)
-        let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1, bf16: true)
+        let conv = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1, bf16: true,
+                          backend: .engine)
         if case .bf16 = conv.engineWeights {} else { XCTFail("bf16 weights expected") }
         let roundedW = weight.map(Self.roundBF16)
         let inputs: [(String, ConvInput, [Float], Int, Int)] = [
@@ -172,7 +173,8 @@ final class EngineConvTests: XCTestCase {
                 XCTAssertLessThanOrEqual(worst, 2e-5, "\(name) band \(rows)")
             }
             // the bf16 rounding itself stays within bf16's precision of the f32 result
-            let f32 = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1)
+            let f32 = Conv2d(weight: weight, bias: bias, inChannels: cin, outChannels: cout, kernelSize: 3, padding: 1,
+                             backend: .engine)
                 .forward(x, height: h, width: w, input: input)
             let y = conv.forward(x, height: h, width: w, input: input)
             let scaleOfY = f32.map { abs($0) }.max() ?? 1
@@ -191,7 +193,63 @@ final class EngineConvTests: XCTestCase {
         XCTAssertFalse(Conv2d.runsBF16(inChannels: 3, kernelSize: 3, padding: 1))
         XCTAssertFalse(Conv2d.runsBF16(inChannels: 4, kernelSize: 1, padding: 0))
         let conv = Conv2d(weight: [Float](repeating: 0.5, count: 2 * 3 * 9), bias: [0, 0], inChannels: 3, outChannels: 2,
-                          kernelSize: 3, padding: 1, bf16: true)
+                          kernelSize: 3, padding: 1, bf16: true, backend: .engine)
         if case .bf16 = conv.engineWeights { XCTFail("odd C_in must not run bf16") }
+    }
+
+    /// oneDNN's path (the default backend where it starts) equals the direct convolution of the
+    /// materialised input, through every input transform, in bands of 1, 2, 3 rows and chosen
+    /// ones, with and without bias, overwriting and adding; shapes that fill no oneDNN block
+    /// (1 channel, 17 → 33 channels, 1-pixel and odd widths).
+    func testConv2dOneDNNMatchesDirectConvolution() throws {
+        guard Engine.oneDNNAvailable else {
+            throw XCTSkip("oneDNN: its CPU engine did not start here (libdnnl); the engine's convolutions ran instead")
+        }
+        let shapes: [(cin: Int, cout: Int, h: Int, w: Int)] = [(1, 1, 1, 1), (3, 5, 7, 9), (17, 33, 13, 5), (48, 40, 10, 23), (8, 16, 2, 1)]
+        var seed: UInt64 = 300
+        for s in shapes {
+            seed += 7
+            let (cin, cout, h, w) = s
+            let x = LinearTests.randoms(cin * h * w, seed: seed, scale: 3)
+            let weight = LinearTests.randoms(cout * cin * 9, seed: seed + 1, scale: 0.3)
+            let bias = LinearTests.randoms(cout, seed: seed + 2)
+            let scale = LinearTests.randoms(cin, seed: seed + 3), shift = LinearTests.randoms(cin, seed: seed + 4)
+            let inputs: [(String, ConvInput, [Float], Int, Int)] = [
+                ("plain", .plain, x, h, w),
+                ("affine+silu", .affine(scale: scale, shift: shift, silu: true), (0..<x.count).map { i in
+                    let v = x[i] * scale[i / (h * w)] + shift[i / (h * w)]
+                    return v / (1 + expf(-v))
+                }, h, w),
+                ("upsample2x", .upsampled, (0..<(cin * 4 * h * w)).map { i in
+                    let c = i / (4 * h * w), r = (i / (2 * w)) % (2 * h), col = i % (2 * w)
+                    return x[(c * h + r / 2) * w + col / 2]
+                }, 2 * h, 2 * w),
+            ]
+            for withBias in [true, false] {
+                let conv = Conv2d(weight: weight, bias: withBias ? bias : nil, inChannels: cin, outChannels: cout,
+                                  kernelSize: 3, padding: 1, bf16: true, backend: .onednn)
+                guard case .onednn = conv.engineWeights else { XCTFail("\(s): oneDNN weights expected"); continue }
+                for (name, input, materialised, mh, mw) in inputs {
+                    let zeros = [Float](repeating: 0, count: cout)
+                    let expected = Self.direct(materialised, cin: cin, h: mh, w: mw, weight: weight, bias: withBias ? bias : zeros, cout: cout)
+                    let size = expected.map { abs($0) }.max() ?? 1
+                    for rows in [1, 2, 3, nil] {
+                        let y = rows.map { conv.forward(x, height: h, width: w, input: input, scratchFloats: cin * ($0 + 2) * (mw + 2)) }
+                            ?? conv.forward(x, height: h, width: w, input: input)
+                        let worst = zip(y, expected).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssertLessThanOrEqual(worst, 1e-5 * max(1, size), "\(s) \(name) bias \(withBias) band \(rows.map(String.init) ?? "chosen")")
+                    }
+                    var out = LinearTests.randoms(cout * mh * mw, seed: seed + 5)
+                    let before = out
+                    conv.forward(x, height: h, width: w, input: input, addingTo: &out)
+                    let worst = zip(out, zip(before, expected)).map { abs($0 - ($1.0 + $1.1)) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst, 1e-5 * max(1, size), "\(s) \(name) adding, bias \(withBias)")
+                }
+            }
+        }
+        Engine.resetKernelRecord()
+        _ = Conv2d(weight: [Float](repeating: 0.5, count: 2 * 2 * 9), bias: nil, inChannels: 2, outChannels: 2, kernelSize: 3,
+                   padding: 1, backend: .onednn).forward([Float](repeating: 1, count: 2 * 4 * 4), height: 4, width: 4)
+        XCTAssertEqual(Engine.kernelsUsed["conv3x3"], "onednn-f32")
     }
 }

@@ -33,6 +33,7 @@ typedef enum {
     PE_ISA_BF16_512 = 5,  /* bf16 × bf16 → f32: vdpbf16ps on zmm */
     PE_ISA_SGEMM = 6,     /* f32: weights widened panel by panel (or used in place) into OpenBLAS sgemm */
     PE_ISA_F32_512 = 7,   /* f32 × f32: FMA on zmm (the 3×3 convolution) */
+    PE_ISA_DNNL_F32 = 8,  /* f32 × f32: oneDNN's convolution (the 3×3 convolution) */
 } pe_isa;
 /* 1 when the machine can run kernels of this level. */
 int pe_isa_supported(pe_isa isa);
@@ -49,6 +50,14 @@ typedef void (*pe_task_fn)(void *ctx, int64_t part);
 void pe_pool_run(pe_task_fn fn, void *ctx, int64_t parts);
 /* Frees the engine's idle scratch buffers (kept for reuse between calls), e.g. between stages. */
 void pe_scratch_trim(void);
+
+/* ---- f32 matrix product: C[m, n] = alpha · op(A) · op(B) + beta · C, row-major ----
+ * oneDNN's dnnl_sgemm (kernels from cpuid), or OpenBLAS's cblas_sgemm where oneDNN refuses the
+ * call; single-threaded (call it from pool tasks to use every core). pe_omp_single sets oneDNN's
+ * OpenMP team of the calling thread to one thread (done by every engine entry that runs oneDNN). */
+void pe_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void pe_omp_single(void);
 
 /* ---- Linear: y[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N]) (+ y if accumulate) ----
  * W is the stored tensor, row n at its n-th row of K elements in its own type (GGUF order:
@@ -162,6 +171,19 @@ int pe_conv3x3_ref(pe_conv3x3_args a);
  * band of band_rows output rows (≤ 0: bands of about 32 MiB), in reused scratch. */
 int pe_conv3x3_image(pe_conv_input in, const void *wk, int f32, int64_t cout, const float *bias, float *y,
                      int accumulate, int64_t band_rows);
+
+/* ---- 3×3 convolution (stride 1, padding 1) through oneDNN's f32 convolution ----
+ * pe_dnnl_available: 1 when oneDNN's CPU engine could be created. pe_dnnl_conv3x3_create keeps
+ * the weights w[cout][cin][3][3] (PyTorch layout, f32) in oneDNN's blocked layout: NULL when
+ * oneDNN is unavailable or refuses the shape. pe_dnnl_conv3x3_image: the whole convolution of
+ * `in`, as pe_conv3x3_image computes it (f32 arithmetic), band by band of band_rows output rows
+ * (≤ 0: chosen), one band per task of the engine's pool; PE_ISA_DNNL_F32, or −1 on failure. */
+typedef struct pe_dnnl_conv pe_dnnl_conv;
+int pe_dnnl_available(void);
+pe_dnnl_conv *pe_dnnl_conv3x3_create(const float *w_oihw, int64_t cin, int64_t cout);
+void pe_dnnl_conv3x3_destroy(pe_dnnl_conv *c);
+int pe_dnnl_conv3x3_image(const pe_dnnl_conv *c, pe_conv_input in, const float *bias, float *y, int accumulate,
+                          int64_t band_rows);
 
 /* ---- Elementwise passes (parallel over rows) ---- */
 /* y = LayerNorm(x) (no affine) · (1 + scale) + shift, per row; scale/shift (dim) per batch
