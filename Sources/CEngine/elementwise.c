@@ -216,3 +216,30 @@ void pe_softmax_rows(float *x, int64_t rows, int64_t dim) {
     sm_job j = {x, rows, dim};
     pe_pool_run(softmax_task, &j, (rows + rows_per_part(dim) - 1) / rows_per_part(dim));
 }
+
+/* ---- mean and biased variance (GroupNorm's statistics) ---- */
+/* Two passes in double over 16 interleaved partial sums: each partial sum is a plain sequential
+ * sum, so the compiler vectorises the loop without reassociating anything. */
+PE_CLONES void pe_mean_var(const float *x, int64_t n, double *mean, double *var) {
+    enum { L = 16 };
+    double acc[L] = {0}, s = 0;
+    int64_t i = 0;
+    for (; i + L <= n; i += L)
+        for (int j = 0; j < L; j++) acc[j] += x[i + j];
+    for (int j = 0; j < L; j++) s += acc[j];
+    for (; i < n; i++) s += x[i];
+    double m = n > 0 ? s / (double)n : 0;
+    double q[L] = {0}, t = 0;
+    for (i = 0; i + L <= n; i += L)
+        for (int j = 0; j < L; j++) {
+            double d = (double)x[i + j] - m;
+            q[j] += d * d;
+        }
+    for (int j = 0; j < L; j++) t += q[j];
+    for (; i < n; i++) {
+        double d = (double)x[i] - m;
+        t += d * d;
+    }
+    *mean = m;
+    *var = n > 0 ? t / (double)n : 0;
+}

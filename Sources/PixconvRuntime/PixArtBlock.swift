@@ -36,55 +36,101 @@ struct PixArtBlock {
         (attn2.k(caption, rows: rows), attn2.v(caption, rows: rows))
     }
 
+    /// Rows of the row-wise work (query projections, attention outputs, feed-forward) held at a
+    /// time: whole batch elements up to this many rows, or equal parts of one batch element when it
+    /// has more tokens. A 512² guided step (2 × 1024 tokens) runs as one chunk; a 2048² one holds
+    /// 4096-row intermediates instead of 32768-row ones (a 604 MB feed-forward buffer becomes 75 MB).
+    static let chunkRows = 4096
+
+    /// A range of rows of the (B·N, D) stream: `batches` whole batch elements from `batch`, or
+    /// `queries` tokens from `token` of the single batch element `batch`.
+    struct Chunk {
+        let batch: Int, batches: Int, token: Int, queries: Int
+        var rows: Int { batches * queries }
+        func firstRow(tokens n: Int) -> Int { batch * n + token }
+    }
+
+    static func chunks(batch: Int, tokens n: Int, limit: Int = chunkRows) -> [Chunk] {
+        if n <= limit {
+            let per = max(1, limit / n)
+            return stride(from: 0, to: batch, by: per).map { Chunk(batch: $0, batches: min(per, batch - $0), token: 0, queries: n) }
+        }
+        let parts = (n + limit - 1) / limit, per = (n + parts - 1) / parts
+        return (0..<batch).flatMap { b in
+            stride(from: 0, to: n, by: per).map { Chunk(batch: b, batches: 1, token: $0, queries: min(per, n - $0)) }
+        }
+    }
+
     /// x (B·N, D) in place; t6 (B, 6D); captionKV from `captionKeysValues` (B·L, D); captionBias (B, L).
     func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, tokens n: Int, t6: [Float],
                  captionKV: (k: [Float], v: [Float]), captionLength l: Int, captionBias: [Float],
-                 heads: Int, headDim: Int, eps: Float, workspace ws: Workspace) {
+                 heads: Int, headDim: Int, eps: Float, workspace ws: Workspace, chunkRows limit: Int = PixArtBlock.chunkRows) {
         let dim = heads * headDim, rows = batch * n
         // mod[b, r, :] = table[r, :] + t6[b, r·D ..< (r+1)·D]
         var mod = [Float](repeating: 0, count: batch * 6 * dim)
         for b in 0..<batch {
             for i in 0..<(6 * dim) { mod[b * 6 * dim + i] = table[i] + t6[b * 6 * dim + i] }
         }
+        let chunks = PixArtBlock.chunks(batch: batch, tokens: n, limit: limit)
+        let most = chunks.map(\.rows).max() ?? rows
+        // whole-stream buffers: the self-attention keys and values need every token
         let nrm = ws.buffer("nrm", count: rows * dim)
-        let q = ws.buffer("q", count: rows * dim), k = ws.buffer("k", count: rows * dim)
-        let v = ws.buffer("v", count: rows * dim), att = ws.buffer("att", count: rows * dim)
-        let o = ws.buffer("o", count: rows * dim)
-        let hidden = ws.buffer("hidden", count: rows * ffInner)
+        let k = ws.buffer("k", count: rows * dim), v = ws.buffer("v", count: rows * dim)
+        // per-chunk buffers
+        let q = ws.buffer("q", count: chunks.count == 1 ? rows * dim : most * dim)
+        let att = ws.buffer("att", count: most * dim), o = ws.buffer("o", count: most * dim)
+        let hidden = ws.buffer("hidden", count: most * ffInner)
         let scale = Float(1 / Double(headDim).squareRoot())
         // Attention follows the arithmetic of the weights: bf16 products for int8 and bf16 stores
         // (their linear layers already round activations as coarsely), f32 for f32 and f16 stores.
         let lowPrecision = Engine.compute == .native && ["q8_0", "q4_0", "bf16"].contains(attn1.q.typeName)
         mod.withUnsafeBufferPointer { mp in
             let m = mp.baseAddress!
-            let stride = Int64(6 * dim)
-            // self-attention
-            pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m, m + dim, Int64(n), stride)
-            LinearWeight.apply([attn1.q, attn1.k, attn1.v], nrm, rows: rows, into: [q, k, v])
-            Attention.fused(q: q, k: k, v: v, out: att, batch: batch, queries: n, keys: n, heads: heads, headDim: headDim,
-                            scale: scale, keyBias: nil, bias: nil, bf16: lowPrecision)
-            attn1.out.apply(att, rows: rows, into: o)
-            pe_gated_add(x, o, Int64(rows), Int64(dim), m + 2 * dim, Int64(n), stride)
+            let stride = 6 * dim
+            // self-attention: keys and values of every token, then queries chunk by chunk
+            pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m, m + dim, Int64(n), Int64(stride))
+            if chunks.count == 1 {
+                LinearWeight.apply([attn1.q, attn1.k, attn1.v], nrm, rows: rows, into: [q, k, v])
+            } else {
+                LinearWeight.apply([attn1.k, attn1.v], nrm, rows: rows, into: [k, v])
+            }
+            for c in chunks {
+                let r0 = c.firstRow(tokens: n), mb = m + c.batch * stride
+                if chunks.count > 1 { attn1.q.apply(nrm + r0 * dim, rows: c.rows, into: q) }
+                Attention.fused(q: q, k: k + c.batch * n * dim, v: v + c.batch * n * dim, out: att, batch: c.batches,
+                                queries: c.queries, keys: n, heads: heads, headDim: headDim, scale: scale, keyBias: nil,
+                                bias: nil, bf16: lowPrecision)
+                attn1.out.apply(att, rows: c.rows, into: o)
+                pe_gated_add(x + r0 * dim, o, Int64(c.rows), Int64(dim), mb + 2 * dim, Int64(c.queries), Int64(stride))
+            }
 
             // cross-attention on the un-normalised stream, ungated: x += to_out(attn(to_q(x), K, V))
-            attn2.q.apply(x, rows: rows, into: q)
             captionKV.k.withUnsafeBufferPointer { kp in
                 captionKV.v.withUnsafeBufferPointer { vp in
                     captionBias.withUnsafeBufferPointer { bp in
-                        Attention.fused(q: q, k: kp.baseAddress!, v: vp.baseAddress!, out: att, batch: batch, queries: n,
-                                        keys: l, heads: heads, headDim: headDim, scale: scale,
-                                        keyBias: bp.baseAddress, bias: nil, bf16: lowPrecision)
+                        for c in chunks {
+                            let r0 = c.firstRow(tokens: n)
+                            attn2.q.apply(x + r0 * dim, rows: c.rows, into: q)
+                            Attention.fused(q: q, k: kp.baseAddress! + c.batch * l * dim, v: vp.baseAddress! + c.batch * l * dim,
+                                            out: att, batch: c.batches, queries: c.queries, keys: l, heads: heads,
+                                            headDim: headDim, scale: scale, keyBias: bp.baseAddress! + c.batch * l, bias: nil,
+                                            bf16: lowPrecision)
+                            attn2.out.apply(att, rows: c.rows, into: x + r0 * dim, accumulate: true)
+                        }
                     }
                 }
             }
-            attn2.out.apply(att, rows: rows, into: x, accumulate: true)
 
-            // feed-forward
-            pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m + 3 * dim, m + 4 * dim, Int64(n), stride)
-            ff1.apply(nrm, rows: rows, into: hidden)
-            pe_gelu_tanh(hidden, Int64(rows * ffInner))
-            ff2.apply(hidden, rows: rows, into: o)
-            pe_gated_add(x, o, Int64(rows), Int64(dim), m + 5 * dim, Int64(n), stride)
+            // feed-forward, chunk by chunk
+            for c in chunks {
+                let r0 = c.firstRow(tokens: n), mb = m + c.batch * stride
+                pe_layernorm_modulate(x + r0 * dim, nrm, Int64(c.rows), Int64(dim), eps, mb + 3 * dim, mb + 4 * dim,
+                                      Int64(c.queries), Int64(stride))
+                ff1.apply(nrm, rows: c.rows, into: hidden)
+                pe_gelu_tanh(hidden, Int64(c.rows * ffInner))
+                ff2.apply(hidden, rows: c.rows, into: o)
+                pe_gated_add(x + r0 * dim, o, Int64(c.rows), Int64(dim), mb + 5 * dim, Int64(c.queries), Int64(stride))
+            }
         }
     }
 }

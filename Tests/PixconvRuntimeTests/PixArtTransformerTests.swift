@@ -147,19 +147,23 @@ final class PixArtTransformerTests: XCTestCase {
             XCTAssertLessThanOrEqual(ditMaxDiff(t6, try st.floats(pre + "t6")).abs, 1e-4, pre + "t6")
             let dim = model.config.innerDim
             let block = try PixArtBlock(model.weights.scope("transformer_blocks.0"), dim: dim, crossDim: dim)
-            var x = try st.floats(pre + "patch")
-            let tokens = x.count / (2 * dim)
+            let patch = try st.floats(pre + "patch")
+            let tokens = patch.count / (2 * dim)
             let kv = block.captionKeysValues(try st.floats(pre + "caption"), rows: 2 * textLength)
             let t6Block = try st.floats(pre + "t6")
-            x.withUnsafeMutableBufferPointer { xp in
-                block.forward(xp.baseAddress!, batch: 2, tokens: tokens, t6: t6Block, captionKV: kv,
-                              captionLength: textLength, captionBias: mask.map { (1 - $0) * -10000 },
-                              heads: model.config.numAttentionHeads, headDim: model.config.attentionHeadDim, eps: 1e-6,
-                              workspace: Workspace())
+            // the default (one chunk here), one batch element per chunk, parts of one, 5-row parts
+            for limit in [PixArtBlock.chunkRows, tokens, max(1, tokens / 3), 5] {
+                var x = patch
+                x.withUnsafeMutableBufferPointer { xp in
+                    block.forward(xp.baseAddress!, batch: 2, tokens: tokens, t6: t6Block, captionKV: kv,
+                                  captionLength: textLength, captionBias: mask.map { (1 - $0) * -10000 },
+                                  heads: model.config.numAttentionHeads, headDim: model.config.attentionHeadDim, eps: 1e-6,
+                                  workspace: Workspace(), chunkRows: limit)
+                }
+                let db = ditMaxDiff(x, try st.floats(pre + "block0"))
+                XCTAssertLessThanOrEqual(db.abs, 1e-4, pre + "block0, chunks of at most \(limit) rows")
+                if limit == PixArtBlock.chunkRows { report.append("\(pre)block0 \(db.abs)") }
             }
-            let db = ditMaxDiff(x, try st.floats(pre + "block0"))
-            XCTAssertLessThanOrEqual(db.abs, 1e-4, pre + "block0")
-            report.append("\(pre)block0 \(db.abs)")
         }
         print("transformer max abs diff: " + report.joined(separator: ", "))
     }
@@ -205,6 +209,25 @@ final class PixArtTransformerTests: XCTestCase {
             report.append("\(name) \(d.abs) (max |x| \(scale))")
         }
         print("denoising loops: " + report.joined(separator: ", "))
+    }
+
+    /// The block's row chunks cover every row of the (B·N, D) stream once, in order, never
+    /// straddle a batch element partially, and hold at most the limit (or one whole element).
+    func testBlockChunksCoverTheStream() {
+        for (batch, n, limit) in [(2, 1024, 4096), (2, 4096, 4096), (2, 16384, 4096), (1, 7, 3), (3, 5, 11), (2, 10, 1), (2, 9, 4)] {
+            let chunks = PixArtBlock.chunks(batch: batch, tokens: n, limit: limit)
+            var next = 0
+            for c in chunks {
+                XCTAssertEqual(c.firstRow(tokens: n), next, "\(batch)×\(n) limit \(limit)")
+                XCTAssertTrue(c.batches == 1 || (c.token == 0 && c.queries == n))
+                XCTAssertLessThanOrEqual(c.token + c.queries, n)
+                XCTAssertLessThanOrEqual(c.rows, max(limit, n))
+                next += c.rows
+            }
+            XCTAssertEqual(next, batch * n, "\(batch)×\(n) limit \(limit)")
+        }
+        XCTAssertEqual(PixArtBlock.chunks(batch: 2, tokens: 1024).count, 1)  // a 512² guided step: one chunk
+        XCTAssertEqual(PixArtBlock.chunks(batch: 2, tokens: 16384).map(\.rows), [4096, 4096, 4096, 4096, 4096, 4096, 4096, 4096])
     }
 
     func testMissingConditionsAndBadShapesThrow() throws {

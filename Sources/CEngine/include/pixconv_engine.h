@@ -186,6 +186,8 @@ int pe_dnnl_conv3x3_image(const pe_dnnl_conv *c, pe_conv_input in, const float *
                           int64_t band_rows);
 
 /* ---- Elementwise passes (parallel over rows) ---- */
+/* Mean and biased variance of x[0 … n) in double (two passes; single-threaded). */
+void pe_mean_var(const float *x, int64_t n, double *mean, double *var);
 /* y = LayerNorm(x) (no affine) · (1 + scale) + shift, per row; scale/shift (dim) per batch
  * element: row r uses scale[(r / rows_per_batch) · mod_stride]. */
 void pe_layernorm_modulate(const float *x, float *y, int64_t rows, int64_t dim, float eps,
