@@ -21,6 +21,8 @@ tests use each folder:
   quant      fixtures/quant/    scripts/make_quant_vectors.py
   image      fixtures/image/    scripts/make_metric_reference.py
   img2img    fixtures/img2img/  scripts/make_img2img_reference.py
+  vaetiledenc  fixtures/vae/tiled-encode/   scripts/make_vae_tiled_encode_reference.py
+             (reads tiny-pixart-512/; imports make_img2img_reference.py's run_case)
   fewstep    fixtures/fewstep/, reference-lcm/, reference-dmd/, tiny-pixart-lcm/, tiny-pixart-dmd/
              scripts/make_fewstep_reference.py   (reads tiny-pixart-512/)
   sigma      fixtures/tiny-pixart-sigma-{512,1024,2k}/, reference-sigma-{512,1024,2k}/, sigma/
@@ -785,6 +787,7 @@ SCRIPT_STAGES = {
     "quant": "make_quant_vectors.py",
     "image": "make_metric_reference.py",
     "img2img": "make_img2img_reference.py",  # reads tiny-pixart-512/
+    "vaetiledenc": "make_vae_tiled_encode_reference.py",  # reads tiny-pixart-512/; tiled encode, tiled img2img
     "fewstep": "make_fewstep_reference.py",  # reads tiny-pixart-512/; LCM and DDPM (DMD) references
     "sigma": "make_sigma_reference.py",    # reads tiny-pixart-512/tokenizer/; PixArt-Σ pipelines and bundles
     "demo": "make_demo_reference.py",      # reads demo-pixart/ (scripts/train_demo.py)

@@ -21,10 +21,12 @@ public struct GenerationRequest: Sendable {
     public var initImage: InitImage? = nil
     /// img2img: how much of the schedule runs, in (0, 1] (diffusers' `strength`, default 0.8).
     public var strength: Double = 0.8
-    /// Decode with diffusers' VAE tiling (`enable_tiling()`): true, false, or nil to tile only when
-    /// the untiled decode would need more than `memoryBudget` bytes.
+    /// Decode, and for img2img encode, with diffusers' VAE tiling (`enable_tiling()`): true, false,
+    /// or nil to tile each of the two only when its untiled run would need more than `memoryBudget`
+    /// bytes (`PixArtPipeline.tilesVAE`).
     public var vaeTiling: Bool? = nil
-    /// Bytes the VAE decode may take; nil → three quarters of the memory available when it starts.
+    /// Bytes the VAE decode (or encode) may take; nil → three quarters of the memory available when
+    /// it starts.
     public var memoryBudget: Int? = nil
     /// diffusers' `clean_caption` (its default, true): prompt and negative prompt go through
     /// `pixArtCleanCaption`; false: Python `lower().strip()` only (formats/caption-cleaning.md).

@@ -41,21 +41,27 @@ extension PixArtPipeline {
     /// (seed + i), which first draws the encoder's `latent_dist.sample` and then the noise;
     /// latents = add_noise(scaling_factor · sample, noise, timesteps[firstStep]).
     /// Sets the scheduler's begin index to `firstStep`. `generators` (seed + i) continue into the loop.
+    /// `tiled`: encode with diffusers' tiling (`VAEEncoder.encode(tiled:)`); nil decides as `generate`
+    /// does (`tilesVAE` on the untiled encode's estimate).
     func img2imgLatents(
         _ image: InitImage, request: GenerationRequest, scheduler: inout any Scheduler, firstStep: Int,
-        latentHeight: Int, latentWidth: Int
+        latentHeight: Int, latentWidth: Int, tiled: Bool? = nil
     ) throws -> [Float] {
         var generators = (0..<request.count).map { TorchGenerator(seed: request.seed &+ UInt64($0)) }
         return try img2imgLatents(image, request: request, scheduler: &scheduler, firstStep: firstStep,
-                                  latentHeight: latentHeight, latentWidth: latentWidth, generators: &generators)
+                                  latentHeight: latentHeight, latentWidth: latentWidth, generators: &generators,
+                                  tiled: tiled)
     }
 
     func img2imgLatents(
         _ image: InitImage, request: GenerationRequest, scheduler: inout any Scheduler, firstStep: Int,
-        latentHeight: Int, latentWidth: Int, generators: inout [TorchGenerator]
+        latentHeight: Int, latentWidth: Int, generators: inout [TorchGenerator], tiled: Bool? = nil
     ) throws -> [Float] {
         let encoder = try VAEEncoder(config: components.vaeConfig, weights: components.vae)
-        let posterior = try encoder.encode(images: image.pixels, batch: 1, height: image.height, width: image.width)
+        let tiles = tiled ?? PixArtPipeline.tilesVAE(
+            request, untiledBytes: encoder.encodeBytes(height: image.height, width: image.width))
+        let posterior = try encoder.encode(images: image.pixels, batch: 1, height: image.height, width: image.width,
+                                           tiled: tiles)
         guard posterior.height == latentHeight, posterior.width == latentWidth,
               posterior.channels == components.transformerConfig.inChannels
         else {

@@ -18,6 +18,8 @@ public final class PixArtPipeline {
         public var vaeEncode: Double = 0
         /// Whether the VAE decoded in tiles.
         public var vaeTiled = false
+        /// img2img: whether the VAE encoded the init image in tiles.
+        public var vaeEncodeTiled = false
     }
     public private(set) var timings = Timings()
 
@@ -110,8 +112,15 @@ public final class PixArtPipeline {
         var firstStep = 0
         if let image = request.initImage {
             firstStep = try PixArtPipeline.img2imgFirstStep(steps: inferenceSteps, strength: request.strength)
+            // The same rule as the decode's, on the untiled encode's estimate.
+            let tiledEncode = PixArtPipeline.tilesVAE(
+                request, untiledBytes: VAEEncoder.encodeBytes(config: components.vaeConfig, height: image.height,
+                                                              width: image.width))
+            timings.vaeEncodeTiled = tiledEncode
+                && VAEEncoder.Tiling(config: components.vaeConfig).applies(height: image.height, width: image.width)
             latents = try img2imgLatents(image, request: request, scheduler: &scheduler, firstStep: firstStep,
-                                         latentHeight: latentH, latentWidth: latentW, generators: &generators)
+                                         latentHeight: latentH, latentWidth: latentW, generators: &generators,
+                                         tiled: tiledEncode)
             timings.vaeEncode = lap()
         } else {
             latents.reserveCapacity(images * perImage)
@@ -184,8 +193,7 @@ public final class PixArtPipeline {
         components.transformer.releasePages()
         Engine.releaseScratch()
         let decoder = try VAEDecoder(config: components.vaeConfig, weights: components.vae)
-        let tiled = request.vaeTiling
-            ?? (decoder.decodeBytes(height: latentH, width: latentW) > (request.memoryBudget ?? PixArtPipeline.availableMemory() / 4 * 3))
+        let tiled = PixArtPipeline.tilesVAE(request, untiledBytes: decoder.decodeBytes(height: latentH, width: latentW))
         timings.vaeTiled = tiled && decoder.tiling.applies(height: latentH, width: latentW)
         var decoded = try decoder.decode(latents: latents, batch: images, height: latentH, width: latentW, tiled: tiled)
         timings.vaeDecode = lap()
@@ -203,6 +211,13 @@ public final class PixArtPipeline {
                                                                     width: outSize.width),
                                   seed: request.seed &+ UInt64(i))
         }
+    }
+
+    /// Whether a VAE stage (the img2img encode, the decode) runs in tiles: `request.vaeTiling` when
+    /// set, else whether its untiled estimate `untiledBytes` exceeds `request.memoryBudget`, or three
+    /// quarters of the memory available now when no budget is given.
+    public static func tilesVAE(_ request: GenerationRequest, untiledBytes: Int) -> Bool {
+        request.vaeTiling ?? (untiledBytes > (request.memoryBudget ?? availableMemory() / 4 * 3))
     }
 
     /// Memory available to this process now: Linux's MemAvailable (/proc/meminfo), else the

@@ -174,81 +174,17 @@ public final class VAEDecoder: Sendable {
     }
 
     /// `AutoencoderKL.tiled_decode` on one image of scaled latents z[latent, H, W]: tiles decoded
-    /// one at a time (only the previous row of tiles is kept for blending); the blends use the
-    /// neighbours as already blended, and the products `a · (1 − y/e) + b · (y/e)` in f32, as
-    /// torch computes them.
+    /// one at a time through `VAETiles.assemble` (only the previous row of tiles is kept for
+    /// blending); the blends use the neighbours as already blended, and the products
+    /// `a · (1 − y/e) + b · (y/e)` in f32, as torch computes them.
     func decodeTiled(_ z: [Float], height: Int, width: Int) -> [Float] {
-        let t = tiling, f = config.vaeScaleFactor, lc = config.latentChannels, oc = config.outChannels
-        let rowStarts = Array(Swift.stride(from: 0, to: height, by: t.stride))
-        let colStarts = Array(Swift.stride(from: 0, to: width, by: t.stride))
-        let outH = rowStarts.map { min(t.keep, min(t.latent, height - $0) * f) }.reduce(0, +)
-        let outW = colStarts.map { min(t.keep, min(t.latent, width - $0) * f) }.reduce(0, +)
-        guard outH == height * f, outW == width * f else {
-            // diffusers' concatenation would not give the full size for this sample_size; decode whole
-            return decodeScaled(z, height: height, width: width)
-        }
-        var out = [Float](repeating: 0, count: oc * outH * outW)
-        var above: [Tile] = []
-        var y0 = 0
-        for i in rowStarts {
-            let th = min(t.latent, height - i)
-            var row: [Tile] = []
-            var x0 = 0
-            for (jIndex, j) in colStarts.enumerated() {
-                let tw = min(t.latent, width - j)
-                var latentTile = [Float](repeating: 0, count: lc * th * tw)
-                for c in 0..<lc {
-                    for y in 0..<th {
-                        for x in 0..<tw { latentTile[(c * th + y) * tw + x] = z[(c * height + i + y) * width + j + x] }
-                    }
-                }
-                var tile = Tile(data: decodeScaled(latentTile, height: th, width: tw), h: th * f, w: tw * f)
-                if !above.isEmpty { VAEDecoder.blendVertical(above[jIndex], into: &tile, channels: oc, extent: t.blend) }
-                if let left = row.last { VAEDecoder.blendHorizontal(left, into: &tile, channels: oc, extent: t.blend) }
-                let kh = min(t.keep, tile.h), kw = min(t.keep, tile.w)
-                for c in 0..<oc {
-                    for y in 0..<kh {
-                        for x in 0..<kw { out[(c * outH + y0 + y) * outW + x0 + x] = tile.data[(c * tile.h + y) * tile.w + x] }
-                    }
-                }
-                x0 += kw
-                row.append(tile)
-            }
-            y0 += min(t.keep, th * f)
-            above = row
-        }
-        return out
-    }
-
-    /// A decoded tile, [channels, h, w].
-    struct Tile { var data: [Float]; let h: Int; let w: Int }
-
-    /// diffusers `blend_v`: rows y < e of b become a[h_a − e + y] · (1 − y/e) + b[y] · (y/e),
-    /// e = min(h_a, h_b, extent); the tiles have the same width.
-    static func blendVertical(_ a: Tile, into b: inout Tile, channels: Int, extent: Int) {
-        let e = min(a.h, b.h, extent)
-        for y in 0..<e {
-            let wa = Float(1 - Double(y) / Double(e)), wb = Float(Double(y) / Double(e))
-            for c in 0..<channels {
-                let ra = (c * a.h + a.h - e + y) * a.w, rb = (c * b.h + y) * b.w
-                for x in 0..<b.w { b.data[rb + x] = a.data[ra + x] * wa + b.data[rb + x] * wb }
-            }
-        }
-    }
-
-    /// diffusers `blend_h`: columns x < e of b become a[w_a − e + x] · (1 − x/e) + b[x] · (x/e),
-    /// e = min(w_a, w_b, extent); the tiles have the same height.
-    static func blendHorizontal(_ a: Tile, into b: inout Tile, channels: Int, extent: Int) {
-        let e = min(a.w, b.w, extent)
-        for x in 0..<e {
-            let wa = Float(1 - Double(x) / Double(e)), wb = Float(Double(x) / Double(e))
-            for c in 0..<channels {
-                for y in 0..<b.h {
-                    let ia = (c * a.h + y) * a.w + a.w - e + x, ib = (c * b.h + y) * b.w + x
-                    b.data[ib] = a.data[ia] * wa + b.data[ib] * wb
-                }
-            }
-        }
+        let t = tiling, f = config.vaeScaleFactor
+        let grid = VAETiles.Grid(height: height, width: width, size: t.latent, stride: t.stride, blend: t.blend, keep: t.keep)
+        // diffusers' concatenation may not give the full size for this sample_size: then decode whole
+        return VAETiles.assemble(z, inChannels: config.latentChannels, grid: grid, channels: config.outChannels,
+                                 outHeight: height * f, outWidth: width * f, outputLength: { $0 * f }) { tile, h, w in
+            VAETiles.Tile(data: decodeScaled(tile, height: h, width: w), h: h * f, w: w * f)
+        } ?? decodeScaled(z, height: height, width: width)
     }
 
     /// One image of already-scaled latents z[latent, H, W] → [out_channels, H·f, W·f].

@@ -106,8 +106,62 @@ public final class VAEEncoder: Sendable {
         return (h, w)
     }
 
+    /// The latent length of `n` pixels along one axis, or nil where a downsampler would see fewer
+    /// than 2 cells (its padded input is then smaller than the 3×3 kernel, which PyTorch refuses).
+    func latentLength(_ n: Int) -> Int? {
+        var n = n
+        for block in downBlocks where block.downsampler != nil {
+            guard n >= 2 else { return nil }
+            n = (n - 2) / 2 + 1
+        }
+        return n >= 1 ? n : nil
+    }
+
+    /// diffusers' tiled encoding of `AutoencoderKL` (`enable_tiling()`, `_tiled_encode`): pixel tiles
+    /// of `sample` (`tile_sample_min_size`, the config's `sample_size`) every `stride` pixels
+    /// (`int(sample · 0.75)`), each through the encoder and quant_conv by itself; the moments of each
+    /// tile are blended into the tile above and the one to its left over `blend` latent cells
+    /// (`int(latent · 0.25)`, latent = `tile_latent_min_size` = `int(sample_size / f)`), then cropped
+    /// to `keep` = latent − blend cells.
+    public struct Tiling: Sendable, Equatable {
+        public let sample: Int, stride: Int, latent: Int, blend: Int, keep: Int
+
+        public init(sample: Int, stride: Int, latent: Int, blend: Int, keep: Int) {
+            (self.sample, self.stride, self.latent, self.blend, self.keep) = (sample, stride, latent, blend, keep)
+        }
+
+        public init(config: VAEConfig) {
+            sample = config.sampleSize
+            latent = Int(Double(config.sampleSize) / Double(config.vaeScaleFactor))  // int(sample_size / 2^(n−1))
+            stride = Int(Double(sample) * (1 - 0.25))  // overlap_size
+            blend = Int(Double(latent) * 0.25)  // blend_extent
+            keep = latent - blend  // row_limit
+        }
+
+        /// Whether diffusers would tile an image of this size (`_encode`: larger than a tile along
+        /// either axis).
+        public func applies(height: Int, width: Int) -> Bool { stride > 0 && (height > sample || width > sample) }
+    }
+
+    public var tiling: Tiling { Tiling(config: config) }
+
+    /// Bytes the untiled encode of one image of height × width pixels needs at its peak, about:
+    /// in the first down block the block's input and its conv1 output (2·C₀ channels, full size),
+    /// about C₀/2 more for the convolutions' buffers, and the image twice (the caller's and the
+    /// per-image copy), all f32 (measured: 325 MiB above the loaded weights for the SD VAE at 512²).
+    public static func encodeBytes(config: VAEConfig, height: Int, width: Int) -> Int {
+        let c0 = config.blockOutChannels[0]
+        return height * width * (2 * c0 + c0 / 2 + 2 * config.inChannels) * 4
+    }
+
+    public func encodeBytes(height: Int, width: Int) -> Int {
+        VAEEncoder.encodeBytes(config: config, height: height, width: width)
+    }
+
     /// diffusers `vae.encode(images).latent_dist` for images (B, in_channels, height, width).
-    public func encode(images: [Float], batch: Int, height: Int, width: Int) throws -> VAELatentDistribution {
+    /// `tiled`: as diffusers after `vae.enable_tiling()` (`_tiled_encode`), where the image exceeds
+    /// a tile (`tiling.applies`); the distribution is then that of the blended moments.
+    public func encode(images: [Float], batch: Int, height: Int, width: Int, tiled: Bool = false) throws -> VAELatentDistribution {
         guard batch > 0, height >= 2, width >= 2 else {
             throw RuntimeError.invalidInput("vae encode: batch \(batch), height \(height), width \(width) are too small")
         }
@@ -124,11 +178,28 @@ public final class VAEEncoder: Sendable {
         let (lh, lw) = latentSize(height: height, width: width)
         var parameters: [Float] = []
         parameters.reserveCapacity(batch * 2 * config.latentChannels * lh * lw)
+        let tiles = tiled && tiling.applies(height: height, width: width)
         for b in 0..<batch {
-            parameters += encodeOne(Array(images[b * perImage..<(b + 1) * perImage]), height: height, width: width)
+            let x = Array(images[b * perImage..<(b + 1) * perImage])
+            parameters += tiles ? encodeTiled(x, height: height, width: width) : encodeOne(x, height: height, width: width)
         }
         return VAELatentDistribution(parameters: parameters, batch: batch, channels: config.latentChannels,
                                      height: lh, width: lw)
+    }
+
+    /// `AutoencoderKL._tiled_encode` on one image x[in_channels, H, W] → moments [2·latent, h, w]:
+    /// each pixel tile through `encodeOne` (encoder and quant_conv), blended and cropped by
+    /// `VAETiles.assemble` as `blend_v` / `blend_h` do. Where the crops would not add up to the
+    /// untiled latent size (a `sample_size` that is not a multiple of f, or an edge tile too small
+    /// to downsample), the image is encoded whole.
+    func encodeTiled(_ x: [Float], height: Int, width: Int) -> [Float] {
+        let t = tiling, (lh, lw) = latentSize(height: height, width: width)
+        let grid = VAETiles.Grid(height: height, width: width, size: t.sample, stride: t.stride, blend: t.blend, keep: t.keep)
+        return VAETiles.assemble(x, inChannels: config.inChannels, grid: grid, channels: 2 * config.latentChannels,
+                                 outHeight: lh, outWidth: lw, outputLength: { self.latentLength($0) }) { tile, h, w in
+            let size = latentSize(height: h, width: w)
+            return VAETiles.Tile(data: encodeOne(tile, height: h, width: w), h: size.height, w: size.width)
+        } ?? encodeOne(x, height: height, width: width)
     }
 
     /// One image x[in_channels, H, W] → moments [2·latent, h, w] (quant_conv output).

@@ -108,10 +108,10 @@ struct Generate: ParsableCommand {
     var resolutionBinning = false
 
     @Flag(name: .customLong("vae-tiling"), inversion: .prefixedNo,
-          help: "Decode in diffusers' VAE tiles (enable_tiling()), or never; default: only when the untiled decode would exceed --memory-budget.")
+          help: "Decode (and with --init-image encode) in diffusers' VAE tiles (enable_tiling()), or never; default: each only when its untiled run would exceed --memory-budget.")
     var vaeTiling: Bool?
 
-    @Option(name: .customLong("memory-budget"), help: "MiB the VAE decode may take before it tiles (default: three quarters of the available memory).")
+    @Option(name: .customLong("memory-budget"), help: "MiB the VAE decode (or encode) may take before it tiles (default: three quarters of the available memory).")
     var memoryBudget: Int?
 
     @Option(name: .shortAndLong, help: "Output PNG path.")
