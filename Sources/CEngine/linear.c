@@ -510,7 +510,7 @@ pe_isa pe_linear_isa(pe_wtype t, pe_linear_opts o) {
         if (pe_isa_supported(PE_ISA_AVX2)) return PE_ISA_AVX2;
         return PE_ISA_REF;
     }
-    if (t == PE_W_BF16 && pe_isa_supported(PE_ISA_BF16_512)) return PE_ISA_BF16_512;
+    if (t == PE_W_BF16 && pe_isa_supported(PE_ISA_BF16_512) && pe_bf16_pays()) return PE_ISA_BF16_512;
     return PE_ISA_SGEMM;
 }
 

@@ -37,6 +37,16 @@ public enum Engine {
         set { state.withLock { $0.convolution = newValue } }
     }
 
+    /// Products per second of bf16 dot products (`vdpbf16ps`) over f32 FMA on this CPU, measured
+    /// once per process: ≈ 2 on AMD Zen 4, ≈ 1 on Intel Xeons with two 512-bit FMA ports; 0
+    /// without AVX512_BF16.
+    public static var bf16Gain: Double { pe_bf16_gain() }
+
+    /// Whether the default arithmetic uses bf16 products (gain ≥ 1.5): for bf16 stores' linear
+    /// layers, the DiT's attention under int8 and bf16 stores and the engine's own VAE tiles.
+    /// Where it does not pay, those run f32 — faster there, and exact to rounding.
+    public static var bf16Pays: Bool { pe_bf16_pays() != 0 }
+
     /// Whether oneDNN's CPU engine could be created in this process.
     public static var oneDNNAvailable: Bool { pe_dnnl_available() != 0 }
 

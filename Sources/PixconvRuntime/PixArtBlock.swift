@@ -39,7 +39,8 @@ struct PixArtBlock {
     /// Rows of the row-wise work (query projections, attention outputs, feed-forward) held at a
     /// time: whole batch elements up to this many rows, or equal parts of one batch element when it
     /// has more tokens. A 512² guided step (2 × 1024 tokens) runs as one chunk; a 2048² one holds
-    /// 4096-row intermediates instead of 32768-row ones (a 604 MB feed-forward buffer becomes 75 MB).
+    /// 4096-row intermediates instead of 32768-row ones (a 604 MB feed-forward buffer becomes 75 MB);
+    /// only x and the self-attention keys and values are held for the whole stream.
     static let chunkRows = 4096
 
     /// A range of rows of the (B·N, D) stream: `batches` whole batch elements from `batch`, or
@@ -74,29 +75,44 @@ struct PixArtBlock {
         let chunks = PixArtBlock.chunks(batch: batch, tokens: n, limit: limit)
         let most = chunks.map(\.rows).max() ?? rows
         // whole-stream buffers: the self-attention keys and values need every token
-        let nrm = ws.buffer("nrm", count: rows * dim)
         let k = ws.buffer("k", count: rows * dim), v = ws.buffer("v", count: rows * dim)
         // per-chunk buffers
-        let q = ws.buffer("q", count: chunks.count == 1 ? rows * dim : most * dim)
+        let nrm = ws.buffer("nrm", count: most * dim)
+        let q = ws.buffer("q", count: most * dim)
         let att = ws.buffer("att", count: most * dim), o = ws.buffer("o", count: most * dim)
         let hidden = ws.buffer("hidden", count: most * ffInner)
         let scale = Float(1 / Double(headDim).squareRoot())
         // Attention follows the arithmetic of the weights: bf16 products for int8 and bf16 stores
-        // (their linear layers already round activations as coarsely), f32 for f32 and f16 stores.
-        let lowPrecision = Engine.compute == .native && ["q8_0", "q4_0", "bf16"].contains(attn1.q.typeName)
+        // (their linear layers already round activations as coarsely) where bf16 products are
+        // faster than FMA on this CPU (`Engine.bf16Pays`), f32 for f32 and f16 stores and elsewhere.
+        let lowPrecision = Engine.compute == .native && Engine.bf16Pays && ["q8_0", "q4_0", "bf16"].contains(attn1.q.typeName)
         mod.withUnsafeBufferPointer { mp in
             let m = mp.baseAddress!
             let stride = 6 * dim
-            // self-attention: keys and values of every token, then queries chunk by chunk
-            pe_layernorm_modulate(x, nrm, Int64(rows), Int64(dim), eps, m, m + dim, Int64(n), Int64(stride))
+            // self-attention: keys and values of every token, then queries chunk by chunk. With
+            // several chunks the normalised rows are made twice (for k, v, then for q) instead of
+            // being held for the whole stream; a chunk's rows of x change only after its own turn.
+            func normalise(_ c: Chunk) {
+                let mb = m + c.batch * stride
+                pe_layernorm_modulate(x + c.firstRow(tokens: n) * dim, nrm, Int64(c.rows), Int64(dim), eps, mb, mb + dim,
+                                      Int64(c.queries), Int64(stride))
+            }
             if chunks.count == 1 {
+                normalise(chunks[0])
                 LinearWeight.apply([attn1.q, attn1.k, attn1.v], nrm, rows: rows, into: [q, k, v])
             } else {
-                LinearWeight.apply([attn1.k, attn1.v], nrm, rows: rows, into: [k, v])
+                for c in chunks {
+                    let r0 = c.firstRow(tokens: n)
+                    normalise(c)
+                    LinearWeight.apply([attn1.k, attn1.v], nrm, rows: c.rows, into: [k + r0 * dim, v + r0 * dim])
+                }
             }
             for c in chunks {
                 let r0 = c.firstRow(tokens: n), mb = m + c.batch * stride
-                if chunks.count > 1 { attn1.q.apply(nrm + r0 * dim, rows: c.rows, into: q) }
+                if chunks.count > 1 {
+                    normalise(c)
+                    attn1.q.apply(nrm, rows: c.rows, into: q)
+                }
                 Attention.fused(q: q, k: k + c.batch * n * dim, v: v + c.batch * n * dim, out: att, batch: c.batches,
                                 queries: c.queries, keys: n, heads: heads, headDim: headDim, scale: scale, keyBias: nil,
                                 bias: nil, bf16: lowPrecision)

@@ -29,11 +29,12 @@ public final class VAEDecoder: Sendable {
     /// engine's own tiles they follow the arithmetic of the store, as the DiT's attention does:
     /// bf16 when the default arithmetic runs and the VAE holds a weight stored in a reduced type
     /// (Q8_0, Q4_0 or BF16: the q8_0, q4_0 and bf16 stores), on a CPU with AVX512_BF16; f32 for
-    /// f16 and f32 stores and under `--compute f32`.
+    /// f16 and f32 stores, under `--compute f32` and where bf16 products are not faster than FMA
+    /// (`Engine.bf16Pays`).
     public let runsBF16: Bool
 
     static func runsBF16(_ weights: Weights) -> Bool {
-        guard Engine.compute == .native, Engine.convolution == .engine,
+        guard Engine.compute == .native, Engine.convolution == .engine, Engine.bf16Pays,
               Conv2d.runsBF16(inChannels: 2, kernelSize: 3, padding: 1) else { return false }
         let reduced: Set<DType> = [.Q8_0, .Q4_0, .BF16]
         return weights.source.tensors.contains { $0.name.hasPrefix(weights.prefix) && reduced.contains($0.dtype) }

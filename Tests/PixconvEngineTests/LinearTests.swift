@@ -131,8 +131,19 @@ final class LinearTests: XCTestCase {
         let expected: [(DType, String)] = [
             (.Q8_0, vnni ? "avx512-vnni" : avx2 ? "avx2" : "reference"),
             (.Q4_0, vnni ? "avx512-vnni" : avx2 ? "avx2" : "reference"),
-            (.BF16, bf16 ? "avx512-bf16" : "sgemm"), (.F16, "sgemm"), (.F32, "sgemm"),
+            // bf16 products only where they beat FMA on this CPU (Engine.bf16Pays)
+            (.BF16, bf16 && Engine.bf16Pays ? "avx512-bf16" : "sgemm"), (.F16, "sgemm"), (.F32, "sgemm"),
         ]
+        print("LinearTests: bf16 products per second over FMA on this CPU: \(Engine.bf16Gain) (bf16 \(Engine.bf16Pays ? "runs" : "does not run") by default)")
+        if bf16 {
+            // one measurement per process, in a plausible range (1 or 2 on the CPUs measured)
+            XCTAssertEqual(Engine.bf16Gain, Engine.bf16Gain)
+            XCTAssertGreaterThan(Engine.bf16Gain, 0.3)
+            XCTAssertLessThan(Engine.bf16Gain, 4.5)
+        } else {
+            XCTAssertEqual(Engine.bf16Gain, 0)
+            XCTAssertFalse(Engine.bf16Pays)
+        }
         Engine.resetKernelRecord()
         for (dtype, name) in expected {
             let (w, _) = Self.stored(Self.randoms(40 * 64, seed: 5), out: 40, in: 64, dtype: dtype)
