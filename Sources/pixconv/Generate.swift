@@ -182,8 +182,9 @@ struct Generate: ParsableCommand {
         var textEncoderSeconds: Double
         var vaeSeconds: Double
         var vaeTiled: Bool
-        /// img2img only: encoding the init image.
+        /// img2img only: encoding the init image, and whether it ran in tiles.
         var vaeEncodeSeconds: Double?
+        var vaeEncodeTiled: Bool?
         var peakRSSMB: Double
         var threads: Int
         var compute: String
@@ -201,7 +202,7 @@ struct Generate: ParsableCommand {
             case guidanceScale = "guidance_scale"
             case stepSeconds = "step_seconds", loadSeconds = "load_seconds"
             case textEncoderSeconds = "text_encoder_seconds", vaeSeconds = "vae_seconds", peakRSSMB = "peak_rss_mb"
-            case vaeTiled = "vae_tiled", vaeEncodeSeconds = "vae_encode_seconds"
+            case vaeTiled = "vae_tiled", vaeEncodeSeconds = "vae_encode_seconds", vaeEncodeTiled = "vae_encode_tiled"
         }
     }
 
@@ -292,7 +293,8 @@ struct Generate: ParsableCommand {
         let summary = Summary(images: written, seconds: Date().timeIntervalSince(start), stepSeconds: t.steps,
                               loadSeconds: loaded.timeIntervalSince(start), textEncoderSeconds: t.textEncoder,
                               vaeSeconds: t.vaeDecode, vaeTiled: t.vaeTiled,
-                              vaeEncodeSeconds: initImage == nil ? nil : t.vaeEncode, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
+                              vaeEncodeSeconds: initImage == nil ? nil : t.vaeEncode,
+                              vaeEncodeTiled: initImage == nil ? nil : t.vaeEncodeTiled, peakRSSMB: Generate.peakRSSMB(), threads: Engine.threads,
                               compute: Engine.compute.rawValue, kernels: Engine.kernelsUsed, cpu: Engine.cpuFeatures,
                               family: components.family.family.rawValue, scheduler: request.scheduler, steps: stepCount,
                               guidanceScale: settings.guidanceScale, timesteps: request.timesteps)

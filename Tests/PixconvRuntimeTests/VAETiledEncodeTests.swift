@@ -198,6 +198,7 @@ final class VAETiledEncodeTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0, String(decoding: errData, as: UTF8.self))
         let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: outData) as? [String: Any])
         XCTAssertEqual(summary["vae_tiled"] as? Bool, true)
+        XCTAssertEqual(summary["vae_encode_tiled"] as? Bool, true)
         let image = try PNGImage.read(path: out)
         XCTAssertEqual([image.width, image.height], [c.width, c.height])
         let reference = try PNGImage.read(path: fixture(c.image))
