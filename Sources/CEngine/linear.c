@@ -617,7 +617,7 @@ int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_l
         if (isa == PE_ISA_SGEMM) {
             /* column chunks of 16·c, at most 256 wide, a multiple of the threads in number */
             int64_t chunks = threads;
-            while ((N + chunks - 1) / chunks > 256) chunks += threads;
+            while ((N + chunks - 1) / chunks > 1024) chunks += threads;
             int64_t nc = ((N + chunks - 1) / chunks + 15) / 16 * 16;
             j->ncols = nc > 0 ? nc : 16;
         } else if (isa == PE_ISA_VNNI512) {
