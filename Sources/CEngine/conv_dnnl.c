@@ -16,10 +16,8 @@
 #include "engine_internal.h"
 #include <dnnl.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 struct pe_dnnl_conv {
     int64_t cin, cout;
@@ -167,12 +165,13 @@ void pe_dnnl_conv3x3_destroy(pe_dnnl_conv *c) {
 typedef struct {
     const pe_dnnl_conv *c;
     pe_conv_input in;
-    const float *bias;
+    const float *bias; /* never NULL: zeros when the layer has none */
     float *y;
     int accumulate;
     int64_t ih, iw, band_rows, bands;
-    dnnl_primitive_desc_t pd[2]; /* full bands, the last (shorter) band */
+    dnnl_primitive_desc_t pd[2]; /* full bands, the last (shorter) band when there is one */
     dnnl_primitive_t prim[2];
+    const void *weights[2];      /* in each primitive's weight layout */
     int failed; /* set by a task that failed (read after the pool returns) */
 } band_job;
 
@@ -182,7 +181,6 @@ static void band_task(void *ctx, int64_t b) {
     int64_t r0 = b * j->band_rows, rows = j->ih - r0 < j->band_rows ? j->ih - r0 : j->band_rows, w = j->iw;
     int last = rows != j->band_rows;
     dnnl_primitive_desc_t pd = j->pd[last];
-    dnnl_primitive_t prim = j->prim[last];
     pe_omp_single();
     int64_t bps = pe_conv3x3_band_stride(rows, w);
     const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -190,9 +188,7 @@ static void band_task(void *ctx, int64_t b) {
     const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     size_t plain_bytes = (size_t)c->cin * bps * 4, src_bytes = dnnl_memory_desc_get_size(src_md),
            dst_bytes = dnnl_memory_desc_get_size(dst_md);
-    int same_w = dnnl_memory_desc_equal(w_md, &c->wmd);
-    size_t w_bytes = same_w ? 0 : dnnl_memory_desc_get_size(w_md);
-    char *buf = pe_scratch_acquire(plain_bytes + src_bytes + dst_bytes + w_bytes + 192);
+    char *buf = pe_scratch_acquire(plain_bytes + src_bytes + dst_bytes + 128);
     dnnl_stream_t st = NULL;
     dnnl_memory_t ms = NULL, mw = NULL, mb = NULL, md = NULL;
     int ok = 0;
@@ -200,7 +196,6 @@ static void band_task(void *ctx, int64_t b) {
     float *plain = (float *)buf;
     void *src = buf + ((plain_bytes + 63) & ~(size_t)63);
     void *dst = (char *)src + ((src_bytes + 63) & ~(size_t)63);
-    void *wt = same_w ? c->weights : (char *)dst + ((dst_bytes + 63) & ~(size_t)63);
     if (pe_conv3x3_fill(j->in, r0, rows, plain, bps, 1) != 0) goto done;
     dnnl_dims_t sd = {1, c->cin, rows + 2, w + 2}, ss = {c->cin * bps, bps, w + 2, 1};
     dnnl_dims_t yd = {1, c->cout, rows, w}, ys = {c->cout * j->ih * w, j->ih * w, w, 1};
@@ -209,28 +204,15 @@ static void band_task(void *ctx, int64_t b) {
     if (dnnl_memory_desc_init_by_strides(&plain_md, 4, sd, dnnl_f32, ss) != dnnl_success ||
         dnnl_memory_desc_init_by_strides(&y_md, 4, yd, dnnl_f32, ys) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x) != dnnl_success ||
-        dnnl_stream_create(&st, engine, dnnl_stream_default_flags) != dnnl_success)
+        dnnl_stream_create(&st, engine, dnnl_stream_default_flags) != dnnl_success ||
+        !reorder(st, &plain_md, plain, src_md, src, 0) ||
+        dnnl_memory_create(&ms, src_md, engine, src) != dnnl_success ||
+        dnnl_memory_create(&mw, w_md, engine, (void *)j->weights[last]) != dnnl_success ||
+        dnnl_memory_create(&mb, &b_md, engine, (void *)j->bias) != dnnl_success ||
+        dnnl_memory_create(&md, dst_md, engine, dst) != dnnl_success)
         goto done;
-    if (!reorder(st, &plain_md, plain, src_md, src, 0)) goto done;
-    if (!same_w && !reorder(st, &c->wmd, c->weights, w_md, wt, 0)) goto done;
-    float *bias_buf = NULL;
-    const float *bias = j->bias;
-    if (!bias) { /* oneDNN's bias argument is optional only in the descriptor; give zeros */
-        bias_buf = calloc((size_t)c->cout, 4);
-        if (!bias_buf) goto done;
-        bias = bias_buf;
-    }
-    if (dnnl_memory_create(&ms, src_md, engine, src) != dnnl_success ||
-        dnnl_memory_create(&mw, w_md, engine, wt) != dnnl_success ||
-        dnnl_memory_create(&mb, &b_md, engine, (void *)bias) != dnnl_success ||
-        dnnl_memory_create(&md, dst_md, engine, dst) != dnnl_success) {
-        free(bias_buf);
-        goto done;
-    }
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md}};
-    ok = execute(st, pd, prim, args, 4);
-    free(bias_buf);
-    if (ok) ok = reorder(st, dst_md, dst, &y_md, j->y + r0 * w, j->accumulate);
+    ok = execute(st, pd, j->prim[last], args, 4) && reorder(st, dst_md, dst, &y_md, j->y + r0 * w, j->accumulate);
 done:
     if (ms) dnnl_memory_destroy(ms);
     if (mw) dnnl_memory_destroy(mw);
@@ -239,6 +221,19 @@ done:
     if (st) dnnl_stream_destroy(st);
     pe_scratch_release(buf);
     if (!ok) __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+}
+
+/* The weights in the layout of `pd`: the kept copy when the layouts agree, else a reordered copy
+ * in *owned (freed by the caller). NULL on failure. */
+static const void *weights_for(const pe_dnnl_conv *c, dnnl_primitive_desc_t pd, void **owned) {
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (dnnl_memory_desc_equal(w_md, &c->wmd)) return c->weights;
+    dnnl_stream_t st = NULL;
+    if (posix_memalign(owned, 64, dnnl_memory_desc_get_size(w_md)) != 0) *owned = NULL;
+    int ok = *owned && dnnl_stream_create(&st, engine, dnnl_stream_default_flags) == dnnl_success &&
+             reorder(st, &c->wmd, c->weights, w_md, *owned, 0);
+    if (st) dnnl_stream_destroy(st);
+    return ok ? *owned : NULL;
 }
 
 int pe_dnnl_conv3x3_image(const pe_dnnl_conv *c, pe_conv_input in, const float *bias, float *y, int accumulate,
@@ -254,25 +249,30 @@ int pe_dnnl_conv3x3_image(const pe_dnnl_conv *c, pe_conv_input in, const float *
         if (band_rows < 1) band_rows = 1;
     }
     if (band_rows > ih) band_rows = ih;
-    band_job j = {c, in, bias, y, accumulate, ih, iw, band_rows, (ih + band_rows - 1) / band_rows, {0}, {0}, 0};
+    /* oneDNN's bias argument is optional only in the descriptor: a layer without one adds zeros */
+    float *zeros = bias ? NULL : calloc((size_t)c->cout, 4);
+    if (!bias && !zeros) return -1;
+    band_job j = {c, in, bias ? bias : zeros, y, accumulate, ih, iw, band_rows, (ih + band_rows - 1) / band_rows,
+                  {0}, {0}, {0}, 0};
     pe_omp_single();
     int64_t last_rows = ih - (j.bands - 1) * band_rows;
+    int kinds = last_rows == band_rows ? 1 : 2; /* a last band index of 1 occurs only when it is shorter */
+    void *owned[2] = {NULL, NULL};
     int ok = 1;
-    for (int k = 0; k < 2 && ok; k++) {
-        int64_t rows = k == 0 ? band_rows : last_rows;
-        if (k == 1 && rows == band_rows) break;
-        j.pd[k] = band_pd(c->cin, c->cout, rows, iw);
-        ok = j.pd[k] && dnnl_primitive_create(&j.prim[k], j.pd[k]) == dnnl_success;
+    for (int k = 0; k < kinds && ok; k++) {
+        j.pd[k] = band_pd(c->cin, c->cout, k == 0 ? band_rows : last_rows, iw);
+        ok = j.pd[k] && dnnl_primitive_create(&j.prim[k], j.pd[k]) == dnnl_success &&
+             (j.weights[k] = weights_for(c, j.pd[k], &owned[k])) != NULL;
     }
     if (ok) {
-        if (last_rows == band_rows) { j.pd[1] = j.pd[0]; j.prim[1] = j.prim[0]; }
         pe_pool_run(band_task, &j, j.bands);
         ok = !j.failed;
-        if (last_rows == band_rows) j.pd[1] = NULL, j.prim[1] = NULL;
     }
     for (int k = 0; k < 2; k++) {
         if (j.prim[k]) dnnl_primitive_destroy(j.prim[k]);
         if (j.pd[k]) dnnl_primitive_desc_destroy(j.pd[k]);
+        free(owned[k]);
     }
+    free(zeros);
     return ok ? PE_ISA_DNNL_F32 : -1;
 }
