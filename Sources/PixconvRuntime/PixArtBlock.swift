@@ -92,10 +92,16 @@ struct PixArtBlock {
             // self-attention: keys and values of every token, then queries chunk by chunk. With
             // several chunks the normalised rows are made twice (for k, v, then for q) instead of
             // being held for the whole stream; a chunk's rows of x change only after its own turn.
-            func normalise(_ c: Chunk) {
-                let mb = m + c.batch * stride
+            // LN(x)·(1 + scale) + shift of a chunk into nrm, (shift, scale) rows `row`, `row + 1` of mod
+            func normalise(_ c: Chunk, row: Int = 0) {
+                let mb = m + c.batch * stride + row * dim
                 pe_layernorm_modulate(x + c.firstRow(tokens: n) * dim, nrm, Int64(c.rows), Int64(dim), eps, mb, mb + dim,
                                       Int64(c.queries), Int64(stride))
+            }
+            // x += gate · o over a chunk, the gate row `row` of mod
+            func gatedAdd(_ c: Chunk, row: Int) {
+                pe_gated_add(x + c.firstRow(tokens: n) * dim, o, Int64(c.rows), Int64(dim), m + c.batch * stride + row * dim,
+                             Int64(c.queries), Int64(stride))
             }
             if chunks.count == 1 {
                 normalise(chunks[0])
@@ -108,7 +114,6 @@ struct PixArtBlock {
                 }
             }
             for c in chunks {
-                let r0 = c.firstRow(tokens: n), mb = m + c.batch * stride
                 if chunks.count > 1 {
                     normalise(c)
                     attn1.q.apply(nrm, rows: c.rows, into: q)
@@ -117,7 +122,7 @@ struct PixArtBlock {
                                 queries: c.queries, keys: n, heads: heads, headDim: headDim, scale: scale, keyBias: nil,
                                 bias: nil, bf16: lowPrecision)
                 attn1.out.apply(att, rows: c.rows, into: o)
-                pe_gated_add(x + r0 * dim, o, Int64(c.rows), Int64(dim), mb + 2 * dim, Int64(c.queries), Int64(stride))
+                gatedAdd(c, row: 2)
             }
 
             // cross-attention on the un-normalised stream, ungated: x += to_out(attn(to_q(x), K, V))
@@ -139,13 +144,11 @@ struct PixArtBlock {
 
             // feed-forward, chunk by chunk
             for c in chunks {
-                let r0 = c.firstRow(tokens: n), mb = m + c.batch * stride
-                pe_layernorm_modulate(x + r0 * dim, nrm, Int64(c.rows), Int64(dim), eps, mb + 3 * dim, mb + 4 * dim,
-                                      Int64(c.queries), Int64(stride))
+                normalise(c, row: 3)
                 ff1.apply(nrm, rows: c.rows, into: hidden)
                 pe_gelu_tanh(hidden, Int64(c.rows * ffInner))
                 ff2.apply(hidden, rows: c.rows, into: o)
-                pe_gated_add(x + r0 * dim, o, Int64(c.rows), Int64(dim), mb + 5 * dim, Int64(c.queries), Int64(stride))
+                gatedAdd(c, row: 5)
             }
         }
     }

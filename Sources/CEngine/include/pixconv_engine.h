@@ -36,8 +36,8 @@ typedef enum {
     PE_ISA_DNNL_F32 = 8,  /* f32 × f32: oneDNN's convolution (the 3×3 convolution) */
 } pe_isa;
 /* Products per second of vdpbf16ps over FMA on zmm, measured once per process (0 without
- * AVX512_BF16): about 2 where both issue at one rate (AMD Zen 4), about 1 where FMA issues twice
- * as often (Intel Xeons with two 512-bit FMA ports). pe_bf16_pays: gain ≥ 1.5, the condition
+ * AVX512_BF16): about 2 where both issue at one rate (AMD Zen 4), 0.47 on an Intel Xeon (family 6
+ * model 207) whose FMA issues four times as often. pe_bf16_pays: gain ≥ 1.5, the condition
  * under which the default arithmetic uses bf16 products (bf16 stores' linear layers, the DiT's
  * attention for int8 and bf16 stores, the engine's own VAE tiles). */
 double pe_bf16_gain(void);
