@@ -16,10 +16,11 @@ final class Img2ImgCommandTests: XCTestCase {
         return try JSONDecoder().decode(Doc.self, from: Data(contentsOf: URL(fileURLWithPath: CLI.fixture("img2img/cases.json")))).cases
     }
 
-    private func arguments(_ c: Case, model: String, out: String) -> [String] {
+    /// `initImage`: the init PNG's path (default: the case's image in fixtures/img2img).
+    private func arguments(_ c: Case, model: String, out: String, initImage: String? = nil) -> [String] {
         var args = ["generate", "--model", model, "--prompt", c.prompt, "--negative-prompt", c.negative_prompt,
                     "--seed", String(c.seed), "--steps", String(c.steps), "--guidance-scale", String(c.guidance_scale),
-                    "--scheduler", c.scheduler, "--init-image", CLI.fixture("img2img/" + c.init_image),
+                    "--scheduler", c.scheduler, "--init-image", initImage ?? CLI.fixture("img2img/" + c.init_image),
                     "--strength", String(c.strength), "-o", out]
         if c.size_given { args += ["--width", String(c.width), "--height", String(c.height)] }
         return args
@@ -97,5 +98,34 @@ final class Img2ImgCommandTests: XCTestCase {
         // --strength without --init-image is a usage error.
         let usage = try CLI.run(["generate", "--model", model, "--prompt", "x", "--strength", "0.5", "-o", dir + "/u.png"])
         XCTAssertEqual(usage.status, 2, usage.stderr)
+    }
+
+    /// `pixconv generate --init-image PNG --vae-tiling` tiles the encode and the decode: its PNG is
+    /// diffusers' with `enable_tiling()` (fixtures/vae/tiled-encode,
+    /// scripts/make_vae_tiled_encode_reference.py), and not diffusers' with only the decode tiled.
+    func testVAETilingTilesTheEncode() throws {
+        struct Doc: Decodable { let model: String, cases: [Case], decode_only_image: String }
+        let fixture = { (name: String) in CLI.fixture("vae/tiled-encode/" + name) }
+        let all = try JSONDecoder().decode(Doc.self, from: Data(contentsOf: URL(fileURLWithPath: fixture("cases.json"))))
+        let c = try XCTUnwrap(all.cases.first)
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = dir + "/out.png"
+        let result = try CLI.run(arguments(c, model: CLI.fixture(all.model), out: out, initImage: fixture(c.init_image))
+                                 + ["--vae-tiling", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["vae_tiled"] as? Bool, true)
+        XCTAssertEqual(summary["vae_encode_tiled"] as? Bool, true)
+        let image = try PNGImage.read(path: out)
+        XCTAssertEqual([image.width, image.height], [c.width, c.height])
+        let reference = try PNGImage.read(path: fixture(c.image))
+        let decodeOnly = try PNGImage.read(path: fixture(all.decode_only_image))
+        let psnr = try ImageMetrics.psnr(reference.rgb, image.rgb)
+        let psnrDecodeOnly = try ImageMetrics.psnr(decodeOnly.rgb, image.rgb)
+        print("generate --init-image --vae-tiling: PSNR \(psnr) dB against diffusers (both tiled), "
+              + "\(psnrDecodeOnly) dB against diffusers with only the decode tiled")
+        XCTAssertGreaterThanOrEqual(psnr, 50)
+        XCTAssertLessThan(psnrDecodeOnly, psnr - 5, "the encode must have run in tiles")
     }
 }

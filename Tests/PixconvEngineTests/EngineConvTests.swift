@@ -39,6 +39,24 @@ final class EngineConvTests: XCTestCase {
         return y
     }
 
+    /// The input transforms a convolution reads x[cin, h, w] through, each with its input
+    /// materialised here (not by the engine) and that input's height and width: none, the folded
+    /// GroupNorm affine + SiLU, nearest ×2 upsampling.
+    static func transformedInputs(_ x: [Float], cin: Int, h: Int, w: Int, scale: [Float], shift: [Float])
+        -> [(name: String, input: ConvInput, materialised: [Float], height: Int, width: Int)] {
+        [
+            ("plain", .plain, x, h, w),
+            ("affine+silu", .affine(scale: scale, shift: shift, silu: true), (0..<x.count).map { i in
+                let v = x[i] * scale[i / (h * w)] + shift[i / (h * w)]
+                return v / (1 + expf(-v))
+            }, h, w),
+            ("upsample2x", .upsampled, (0..<(cin * 4 * h * w)).map { i in
+                let c = i / (4 * h * w), r = (i / (2 * w)) % (2 * h), col = i % (2 * w)
+                return x[(c * h + r / 2) * w + col / 2]
+            }, 2 * h, 2 * w),
+        ]
+    }
+
     func requireBF16() throws {
         guard Conv2d.runsBF16(inChannels: 2, kernelSize: 3, padding: 1) else {
             throw XCTSkip("bf16 convolution: this CPU lacks AVX512_BF16 (\(Engine.cpuFeatures)); the f32 path ran instead")
@@ -153,17 +171,7 @@ final class EngineConvTests: XCTestCase {
                           backend: .engine)
         if case .bf16 = conv.engineWeights {} else { XCTFail("bf16 weights expected") }
         let roundedW = weight.map(Self.roundBF16)
-        let inputs: [(String, ConvInput, [Float], Int, Int)] = [
-            ("plain", .plain, x, h, w),
-            ("affine+silu", .affine(scale: scale, shift: shift, silu: true), (0..<x.count).map { i in
-                let v = x[i] * scale[i / (h * w)] + shift[i / (h * w)]
-                return v / (1 + expf(-v))
-            }, h, w),
-            ("upsample2x", .upsampled, (0..<(cin * 4 * h * w)).map { i in
-                let c = i / (4 * h * w), r = (i / (2 * w)) % (2 * h), col = i % (2 * w)
-                return x[(c * h + r / 2) * w + col / 2]
-            }, 2 * h, 2 * w),
-        ]
+        let inputs = Self.transformedInputs(x, cin: cin, h: h, w: w, scale: scale, shift: shift)
         for (name, input, materialised, mh, mw) in inputs {
             let expected = Self.direct(materialised.map(Self.roundBF16), cin: cin, h: mh, w: mw, weight: roundedW, bias: bias, cout: cout)
             for rows in [1, 2, 3, 1000] {
@@ -214,17 +222,7 @@ final class EngineConvTests: XCTestCase {
             let weight = LinearTests.randoms(cout * cin * 9, seed: seed + 1, scale: 0.3)
             let bias = LinearTests.randoms(cout, seed: seed + 2)
             let scale = LinearTests.randoms(cin, seed: seed + 3), shift = LinearTests.randoms(cin, seed: seed + 4)
-            let inputs: [(String, ConvInput, [Float], Int, Int)] = [
-                ("plain", .plain, x, h, w),
-                ("affine+silu", .affine(scale: scale, shift: shift, silu: true), (0..<x.count).map { i in
-                    let v = x[i] * scale[i / (h * w)] + shift[i / (h * w)]
-                    return v / (1 + expf(-v))
-                }, h, w),
-                ("upsample2x", .upsampled, (0..<(cin * 4 * h * w)).map { i in
-                    let c = i / (4 * h * w), r = (i / (2 * w)) % (2 * h), col = i % (2 * w)
-                    return x[(c * h + r / 2) * w + col / 2]
-                }, 2 * h, 2 * w),
-            ]
+            let inputs = Self.transformedInputs(x, cin: cin, h: h, w: w, scale: scale, shift: shift)
             for withBias in [true, false] {
                 let conv = Conv2d(weight: weight, bias: withBias ? bias : nil, inChannels: cin, outChannels: cout,
                                   kernelSize: 3, padding: 1, bf16: true, backend: .onednn)

@@ -151,7 +151,8 @@ final class VAEEncoderTests: XCTestCase {
         try JSONDecoder().decode(Cases.self, from: Data(contentsOf: URL(fileURLWithPath: vaeFixturePath("fixtures/img2img/cases.json"))))
     }
 
-    private func request(_ c: Cases.Case, pixels: [Float]) -> GenerationRequest {
+    /// The request of an img2img case (also VAETiledEncodeTests', whose cases have these fields).
+    static func request(_ c: Cases.Case, pixels: [Float]) -> GenerationRequest {
         var r = GenerationRequest(prompt: c.prompt)
         r.negativePrompt = c.negative_prompt
         r.seed = c.seed
@@ -182,7 +183,7 @@ final class VAEEncoderTests: XCTestCase {
                                                          steps: c.steps)
             let latents = try pipeline.img2imgLatents(
                 InitImage(width: c.width, height: c.height, pixels: try ref.vaeFloats("pixels")),
-                request: request(c, pixels: []), scheduler: &fresh, firstStep: c.first_step,
+                request: Self.request(c, pixels: []), scheduler: &fresh, firstStep: c.first_step,
                 latentHeight: c.height / 2, latentWidth: c.width / 2)
             let d = vaeMaxAbsDiff(latents, try ref.vaeFloats("noisy_latents"))
             print("img2img \(c.name): max |Δ| noisy latents \(d)")
@@ -198,7 +199,7 @@ final class VAEEncoderTests: XCTestCase {
         for c in all.cases {
             let ref = try file(c.tensors)
             var steps: [Int] = []
-            let images = try pipeline.generate(request(c, pixels: try ref.vaeFloats("pixels"))) { step, total in
+            let images = try pipeline.generate(Self.request(c, pixels: try ref.vaeFloats("pixels"))) { step, total in
                 steps.append(step)
                 XCTAssertEqual(total, c.steps - c.first_step)
             }
@@ -222,7 +223,7 @@ final class VAEEncoderTests: XCTestCase {
         let c = try XCTUnwrap(all.cases.first)
         let pixels = try file(c.tensors).vaeFloats("pixels")
         let pipeline = try PixArtPipeline(components: try PipelineComponents.load(paths: [vaeFixturePath("fixtures/" + all.model)]))
-        var r = request(c, pixels: pixels)
+        var r = Self.request(c, pixels: pixels)
         r.steps = 4
         r.count = 2
         let batch = try pipeline.generate(r)

@@ -1,6 +1,5 @@
 import Foundation
 import PixconvCore
-import PixconvImage
 import PixconvReaders
 import XCTest
 
@@ -78,31 +77,14 @@ final class VAETiledEncodeTests: XCTestCase {
         XCTAssertEqual(whole.parameters, asTiled.parameters)
     }
 
+    /// fixtures/vae/tiled-encode/cases.json: img2img cases with the fields of fixtures/img2img's.
     struct Cases: Decodable {
-        struct Case: Decodable {
-            let name: String, prompt: String, negative_prompt: String, seed: UInt64, steps: Int, strength: Double
-            let guidance_scale: Float, scheduler: String, height: Int, width: Int, first_step: Int, tensors: String
-            let init_image: String, image: String
-        }
         let model: String
-        let cases: [Case]
-        let decode_only_image: String
+        let cases: [VAEEncoderTests.Cases.Case]
     }
 
     private func cases() throws -> Cases {
         try JSONDecoder().decode(Cases.self, from: Data(contentsOf: URL(fileURLWithPath: fixture("cases.json"))))
-    }
-
-    private func request(_ c: Cases.Case, pixels: [Float]) -> GenerationRequest {
-        var r = GenerationRequest(prompt: c.prompt)
-        r.negativePrompt = c.negative_prompt
-        r.seed = c.seed
-        r.steps = c.steps
-        r.guidanceScale = c.guidance_scale
-        r.scheduler = c.scheduler
-        r.initImage = InitImage(width: c.width, height: c.height, pixels: pixels)
-        r.strength = c.strength
-        return r
     }
 
     /// img2img's latents (tiled encode, sample, noise, add_noise) against diffusers with
@@ -121,7 +103,7 @@ final class VAETiledEncodeTests: XCTestCase {
         XCTAssertEqual(estimate, 24 * 32 * (2 * 32 + 16 + 2 * 3) * 4)
         XCTAssertEqual(VAEEncoder.encodeBytes(config: .sdVAE, height: 1024, width: 1024), 1304 << 20)
         func latents(tiling: Bool?, budget: Int?) throws -> [Float] {
-            var r = request(c, pixels: [])
+            var r = VAEEncoderTests.request(c, pixels: [])
             r.vaeTiling = tiling
             r.memoryBudget = budget
             var scheduler: any Scheduler = try makeScheduler(name: c.scheduler, config: pipeline.components.schedulerConfig,
@@ -142,7 +124,7 @@ final class VAETiledEncodeTests: XCTestCase {
         XCTAssertGreaterThan(vaeMaxAbsDiff(never, want), 100 * Self.tolerance, "the untiled encode must differ")
 
         // Through generate: the encode and the decode each compare their own estimate with the budget.
-        var r = request(c, pixels: pixels)
+        var r = VAEEncoderTests.request(c, pixels: pixels)
         XCTAssertTrue(PixArtPipeline.tilesVAE(r, untiledBytes: 1 << 62), "no budget: three quarters of MemAvailable")
         XCTAssertFalse(PixArtPipeline.tilesVAE(r, untiledBytes: 0))
         let decodeEstimate = try VAEDecoder(config: config, weights: pipeline.components.vae)
@@ -165,49 +147,5 @@ final class VAETiledEncodeTests: XCTestCase {
         _ = try pipeline.generate(r)
         XCTAssertFalse(pipeline.timings.vaeEncodeTiled)
         XCTAssertFalse(pipeline.timings.vaeTiled)
-    }
-
-    /// `pixconv generate --init-image PNG --vae-tiling` tiles the encode and the decode: its PNG is
-    /// diffusers' with `enable_tiling()`, and not diffusers' with only the decode tiled.
-    func testGenerateVAETilingImg2ImgCommand() throws {
-        let all = try cases()
-        let c = try XCTUnwrap(all.cases.first)
-        let executable = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0]))
-            .resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("pixconv").path
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            return XCTFail("no pixconv binary at \(executable), beside the test bundle")
-        }
-        let dir = NSTemporaryDirectory() + "pixconv-tiled-encode-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = dir + "/out.png"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["generate", "--model", vaeFixturePath("fixtures/" + all.model), "--prompt", c.prompt,
-                             "--negative-prompt", c.negative_prompt, "--seed", String(c.seed), "--steps", String(c.steps),
-                             "--guidance-scale", String(c.guidance_scale), "--scheduler", c.scheduler,
-                             "--init-image", fixture(c.init_image), "--strength", String(c.strength),
-                             "--vae-tiling", "--json", "-o", out]
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let outData = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errData = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, String(decoding: errData, as: UTF8.self))
-        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: outData) as? [String: Any])
-        XCTAssertEqual(summary["vae_tiled"] as? Bool, true)
-        XCTAssertEqual(summary["vae_encode_tiled"] as? Bool, true)
-        let image = try PNGImage.read(path: out)
-        XCTAssertEqual([image.width, image.height], [c.width, c.height])
-        let reference = try PNGImage.read(path: fixture(c.image))
-        let decodeOnly = try PNGImage.read(path: fixture(all.decode_only_image))
-        let psnr = try ImageMetrics.psnr(reference.rgb, image.rgb)
-        let psnrDecodeOnly = try ImageMetrics.psnr(decodeOnly.rgb, image.rgb)
-        print("generate --init-image --vae-tiling: PSNR \(psnr) dB against diffusers (both tiled), "
-              + "\(psnrDecodeOnly) dB against diffusers with only the decode tiled")
-        XCTAssertGreaterThanOrEqual(psnr, 50)
-        XCTAssertLessThan(psnrDecodeOnly, psnr - 5, "the encode must have run in tiles")
     }
 }
