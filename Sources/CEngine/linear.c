@@ -130,11 +130,39 @@ static void quantize_row_q8_avx512(const float *x, int64_t K, int8_t *q, float *
         _mm_storeu_si128((__m128i *)(q + b * 32 + 16), _mm512_cvtsepi32_epi8(i1));
     }
 }
+
+/* The same with AVX2: |v| maxima over four vectors, the same scalar scale, v · id rounded half to
+ * even (cvtps) and narrowed with saturation (|v · id| ≤ 127 rounds inside int8 anyway). */
+__attribute__((target("avx2,fma")))
+static void quantize_row_q8_avx2(const float *x, int64_t K, int8_t *q, float *d) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *v = x + b * 32;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        float part[8], amax = 0;
+        _mm256_storeu_ps(part, m);
+        for (int l = 0; l < 8; l++) amax = part[l] > amax ? part[l] : amax;
+        float s = amax / 127.0f;
+        float id = s != 0 ? 1.0f / s : 0.0f;
+        d[b] = s;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vid)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vid));
+        /* packs interleave 128-bit lanes: [0-3 8-11 4-7 12-15] → bytes in lane order after the permute */
+        __m256i w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3);
+        __m256i b8 = _mm256_packs_epi16(w01, w23);
+        b8 = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + b * 32), b8);
+    }
+}
 #endif
 
 void pe_quantize_row_q8(const float *x, int64_t K, int8_t *q, float *d) {
 #if defined(__x86_64__)
     if (pe_isa_supported(PE_ISA_F32_512)) { quantize_row_q8_avx512(x, K, q, d); return; }
+    if (pe_isa_supported(PE_ISA_AVX2)) { quantize_row_q8_avx2(x, K, q, d); return; }
 #endif
     pe_quantize_row_q8_ref(x, K, q, d);
 }
@@ -145,6 +173,7 @@ typedef struct {
     const float *bias; float *y; int64_t ldy; int accumulate;
     pe_isa isa;
     int8_t *xq; float *xd;               /* int8 activations: values (+128 on the VNNI path), scales */
+    int16_t *xw;                         /* the AVX2 path's activations: the int8 values widened */
     uint16_t *xb; int64_t kp;            /* bf16 activations, rows of kp (K rounded up to even) */
     int64_t ncols;                       /* columns per task */
     int64_t nchunks, mchunks, mrows;     /* tasks = nchunks × mchunks, mrows rows each */
@@ -154,10 +183,23 @@ PE_CLONES static void offset_bytes(int8_t *q, int64_t n) {
     for (int64_t k = 0; k < n; k++) q[k] = (int8_t)((uint8_t)q[k] ^ 0x80);
 }
 
+PE_CLONES static void widen_bytes(const int8_t *q, int64_t n, int16_t *o) {
+    for (int64_t k = 0; k < n; k++) o[k] = q[k];
+}
+
 static void prep_q8_task(void *ctx, int64_t part) {
     job *j = ctx;
     int64_t KB = j->K / 32;
     for (int64_t r = part * 16; r < j->M && r < part * 16 + 16; r++) {
+        if (j->isa == PE_ISA_AVX2) {
+            int8_t q[1024];
+            for (int64_t k0 = 0; k0 < j->K; k0 += 1024) {
+                int64_t n = j->K - k0 < 1024 ? j->K - k0 : 1024;
+                pe_quantize_row_q8(j->x + r * j->ldx + k0, n, q, j->xd + r * KB + k0 / 32);
+                widen_bytes(q, n, j->xw + r * j->K + k0);
+            }
+            continue;
+        }
         pe_quantize_row_q8(j->x + r * j->ldx, j->K, j->xq + r * j->K, j->xd + r * KB);
         if (j->isa == PE_ISA_VNNI512) offset_bytes(j->xq + r * j->K, j->K); /* q + 128 as unsigned */
     }
@@ -301,54 +343,98 @@ static void kernel_vnni(const job *j, const uint8_t *panel, int64_t m0, int mr, 
     }
 }
 
-#define MR_AVX2 2
+/* The AVX2 path multiplies int16: both operands widened from int8, vpmaddwd sums the products
+ * of one pair of inputs exactly into int32 (vpmaddubsw's sign trick needs a third operation per
+ * product on CPUs that issue it on the multiply ports: measured 1.5 cycles per 32 products on
+ * Zen 3 against 1 for two vpmaddwd). Panel of 16 columns: per K block 16 f32 scales, then 16
+ * groups (pairs of inputs) × 16 columns × 2 int16 (columns past N: all 0). */
+#define NR16 16
+#define QPANEL16_KB_BYTES (64 + 16 * 64)
+__attribute__((target("avx2,fma,f16c")))
+static void pack_int16(const job *j, int64_t n0, uint8_t *buf) {
+    int64_t KB = j->K / 32;
+    int q8 = j->wt == PE_W_Q8_0;
+    int64_t bb = q8 ? 34 : 18;
+    int valid = j->N - n0 < NR16 ? (int)(j->N - n0) : NR16;
+    const uint8_t *base = j->w + (size_t)n0 * j->wrow;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i idx[2], mask[2];
+    for (int q = 0; q < 2; q++) {
+        __m256i c = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * q));
+        idx[q] = _mm256_mullo_epi32(c, _mm256_set1_epi32((int32_t)j->wrow));
+        mask[q] = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), c);
+    }
+    const __m256i zero = _mm256_setzero_si256(), nib = _mm256_set1_epi8(0x0f), off4 = _mm256_set1_epi8(-8);
+    const __m256i lo16 = _mm256_set1_epi32(0xffff), evens = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (int64_t b = 0; b < KB; b++) {
+        const uint8_t *blk = base + b * bb;
+        uint8_t *p = buf + b * QPANEL16_KB_BYTES;
+        if (b % 4 == 0 && b + PACK_AHEAD < KB) /* every column's row, PACK_AHEAD blocks ahead */
+            for (int c = 0; c < valid; c++) _mm_prefetch((const char *)(blk + PACK_AHEAD * bb + c * j->wrow), _MM_HINT_T0);
+        for (int q = 0; q < 2; q++) {
+            __m256i h = _mm256_and_si256(_mm256_mask_i32gather_epi32(zero, (const int *)blk, idx[q], mask[q], 1), lo16);
+            __m128i h16 = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            _mm256_storeu_ps((float *)p + 8 * q, _mm256_cvtph_ps(h16));
+        }
+        /* a gather takes 4 inputs (2 pairs) of 8 columns; pairs g and g + 1 of those columns */
+        for (int g4 = 0; g4 < (q8 ? 8 : 4); g4++)
+            for (int q = 0; q < 2; q++) {
+                __m256i v = _mm256_mask_i32gather_epi32(zero, (const int *)(blk + 2 + 4 * g4), idx[q], mask[q], 1);
+                __m256i parts[2] = {v, zero};
+                int np = 1, gs[2] = {2 * g4, 0};
+                if (!q8) { /* nibbles: inputs 4·g4 … +3 in the low ones, 16 + 4·g4 … +3 in the high ones */
+                    parts[0] = _mm256_and_si256(_mm256_add_epi8(_mm256_and_si256(v, nib), off4), mask[q]);
+                    parts[1] = _mm256_and_si256(_mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), nib), off4), mask[q]);
+                    np = 2; gs[1] = 8 + 2 * g4;
+                }
+                for (int t = 0; t < np; t++) {
+                    /* int16 of columns 0-3 and 4-7: per column its two pairs, side by side */
+                    __m256i a = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(parts[t]));
+                    __m256i c = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(parts[t], 1));
+                    a = _mm256_permutevar8x32_epi32(a, evens); /* [c0..3 pair 0 | c0..3 pair 1] */
+                    c = _mm256_permutevar8x32_epi32(c, evens);
+                    uint8_t *o = p + 64 + gs[t] * 64 + q * 32;
+                    _mm256_storeu_si256((__m256i *)o, _mm256_permute2x128_si256(a, c, 0x20));
+                    _mm256_storeu_si256((__m256i *)(o + 64), _mm256_permute2x128_si256(a, c, 0x31));
+                }
+            }
+    }
+}
+
+#define MR_AVX2 6
 __attribute__((target("avx2,fma")))
 static void kernel_avx2(const job *j, const uint8_t *panel, int64_t m0, int mr, int64_t n0, int cols) {
     int64_t K = j->K, KB = K / 32;
-    const int8_t *xq[MR_AVX2];
+    const int16_t *xw[MR_AVX2];
     const float *xd[MR_AVX2];
     for (int r = 0; r < MR_AVX2; r++) {
         int64_t rr = m0 + (r < mr ? r : mr - 1);
-        xq[r] = j->xq + rr * K; xd[r] = j->xd + rr * KB;
+        xw[r] = j->xw + rr * K; xd[r] = j->xd + rr * KB;
     }
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int half = 0; half < 2; half++) {   /* columns 16·half ..< 16·half + 16 */
-        if (half * 16 >= cols) break;
-        __m256 acc[MR_AVX2][2];
-        for (int r = 0; r < MR_AVX2; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-        for (int64_t b = 0; b < KB; b++) {
-            const uint8_t *p = panel + b * QPANEL_KB_BYTES;
-            __m256i s[MR_AVX2][2];
-            for (int r = 0; r < MR_AVX2; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
-            for (int g = 0; g < 8; g++) {
-                __m256i w0 = _mm256_loadu_si256((const __m256i *)(p + 256 + g * 128 + half * 64));
-                __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 256 + g * 128 + half * 64 + 32));
-                __m256i a0 = _mm256_sign_epi8(w0, w0), a1 = _mm256_sign_epi8(w1, w1); /* |w| (−128 → 128 unsigned) */
-                for (int r = 0; r < MR_AVX2; r++) {
-                    int32_t v;
-                    memcpy(&v, xq[r] + b * 32 + g * 4, 4);
-                    __m256i bx = _mm256_set1_epi32(v);
-                    __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(bx, w0)), ones);
-                    __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(bx, w1)), ones);
-                    s[r][0] = _mm256_add_epi32(s[r][0], p0);
-                    s[r][1] = _mm256_add_epi32(s[r][1], p1);
-                }
-            }
-            __m256 d0 = _mm256_loadu_ps((const float *)p + half * 16), d1 = _mm256_loadu_ps((const float *)p + half * 16 + 8);
+    float acc[MR_AVX2][NR16] __attribute__((aligned(32))) = {{0}};
+    for (int64_t b = 0; b < KB; b++) {
+        const uint8_t *p = panel + b * QPANEL16_KB_BYTES;
+        __m256i s[MR_AVX2][2];
+        for (int r = 0; r < MR_AVX2; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; g++) {
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(p + 64 + g * 64));
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(p + 64 + g * 64 + 32));
             for (int r = 0; r < MR_AVX2; r++) {
-                __m256 dx = _mm256_set1_ps(xd[r][b]);
-                acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][0]), _mm256_mul_ps(d0, dx), acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][1]), _mm256_mul_ps(d1, dx), acc[r][1]);
+                int32_t v;
+                memcpy(&v, xw[r] + b * 32 + g * 2, 4);
+                __m256i bx = _mm256_set1_epi32(v);
+                s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(bx, w0));
+                s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(bx, w1));
             }
         }
-        int c = cols - half * 16 < 16 ? cols - half * 16 : 16;
-        for (int r = 0; r < mr; r++) {
-            float out[16];
-            _mm256_storeu_ps(out, acc[r][0]);
-            _mm256_storeu_ps(out + 8, acc[r][1]);
-            store_row(j, m0 + r, n0 + half * 16, c, out);
+        __m256 d0 = _mm256_loadu_ps((const float *)p), d1 = _mm256_loadu_ps((const float *)p + 8);
+        for (int r = 0; r < MR_AVX2; r++) {
+            __m256 dx = _mm256_set1_ps(xd[r][b]);
+            _mm256_store_ps(acc[r], _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][0]), _mm256_mul_ps(d0, dx), _mm256_load_ps(acc[r])));
+            _mm256_store_ps(acc[r] + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][1]), _mm256_mul_ps(d1, dx), _mm256_load_ps(acc[r] + 8)));
         }
     }
+    for (int r = 0; r < mr; r++) store_row(j, m0 + r, n0, cols, acc[r]);
 }
 
 /* bf16 panel: per pair of k, the pair of each of the 32 columns (zeros past N and past K). */
@@ -409,8 +495,6 @@ static void int8_task(void *ctx, int64_t part) {
     job *j = ctx;
     int64_t n0, m0, m1;
     rows_of(j, part, &n0, &m0, &m1);
-    uint8_t *panel = must(pe_scratch_acquire((size_t)(j->K / 32) * QPANEL_KB_BYTES));
-    int cols = j->N - n0 < NR ? (int)(j->N - n0) : NR;
 #if defined(__x86_64__)
     if (j->isa == PE_ISA_VNNI512) {
         /* The task's panels are packed side by side. K goes in chunks of KC_BLOCKS blocks: a row
@@ -421,8 +505,7 @@ static void int8_task(void *ctx, int64_t part) {
         int64_t tcols = j->N - n0 < j->ncols ? j->N - n0 : j->ncols;
         int np = (int)((tcols + NR - 1) / NR);
         size_t pbytes = (size_t)KB * QPANEL_KB_BYTES;
-        pe_scratch_release(panel);
-        panel = must(pe_scratch_acquire(pbytes * (size_t)np));
+        uint8_t *panel = must(pe_scratch_acquire(pbytes * (size_t)np));
         float *part = KB > KC_BLOCKS ? must(pe_scratch_acquire((size_t)tiles * np * MR_VNNI * 32 * 4)) : NULL;
         for (int p = 0; p < np; p++) pack_int8(j, n0 + p * NR, panel + p * pbytes);
         for (int64_t b0 = 0; b0 < KB; b0 += KC_BLOCKS) {
@@ -438,13 +521,16 @@ static void int8_task(void *ctx, int64_t part) {
             }
         }
         pe_scratch_release(part);
+        pe_scratch_release(panel);
     } else {
-        pack_int8(j, n0, panel);
+        uint8_t *panel = must(pe_scratch_acquire((size_t)(j->K / 32) * QPANEL16_KB_BYTES));
+        int cols = j->N - n0 < NR16 ? (int)(j->N - n0) : NR16;
+        pack_int16(j, n0, panel);
         for (int64_t m = m0; m < m1; m += MR_AVX2)
             kernel_avx2(j, panel, m, m1 - m < MR_AVX2 ? (int)(m1 - m) : MR_AVX2, n0, cols);
+        pe_scratch_release(panel);
     }
 #endif
-    pe_scratch_release(panel);
 }
 
 static void bf16_task(void *ctx, int64_t part) {
@@ -622,6 +708,8 @@ int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_l
             j->ncols = nc > 0 ? nc : 16;
         } else if (isa == PE_ISA_VNNI512) {
             j->ncols = NR * VNNI_PANELS;
+        } else if (isa == PE_ISA_AVX2) {
+            j->ncols = NR16;
         } else {
             j->ncols = NR;
         }
@@ -641,11 +729,12 @@ int pe_linear_many(const float *x, int64_t ldx, int64_t M, int64_t K, const pe_l
     void *buf = NULL;
     if (isa == PE_ISA_VNNI512 || isa == PE_ISA_AVX2) {
         int64_t KB = K / 32;
-        size_t qbytes = (size_t)M * K, dbytes = (size_t)M * KB * 4;
+        size_t qbytes = (size_t)M * K * (isa == PE_ISA_AVX2 ? 2 : 1), dbytes = (size_t)M * KB * 4;
         buf = must(pe_scratch_acquire(qbytes + dbytes + 64));
         for (int k = 0; k < count; k++) {
             js[k].xd = (float *)buf;
             js[k].xq = (int8_t *)((uint8_t *)buf + dbytes);
+            js[k].xw = (int16_t *)((uint8_t *)buf + dbytes);
         }
         pe_pool_run(prep_q8_task, &js[0], (M + 15) / 16);  /* once for every output */
         m.fn = int8_task;
