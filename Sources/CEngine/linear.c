@@ -401,7 +401,9 @@ static void pack_int16(const job *j, int64_t n0, uint8_t *buf) {
     }
 }
 
+#ifndef MR_AVX2
 #define MR_AVX2 6
+#endif
 __attribute__((target("avx2,fma")))
 static void kernel_avx2(const job *j, const uint8_t *panel, int64_t m0, int mr, int64_t n0, int cols) {
     int64_t K = j->K, KB = K / 32;

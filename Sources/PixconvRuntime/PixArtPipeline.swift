@@ -89,7 +89,8 @@ public final class PixArtPipeline {
         // One batched call widens each T5 layer once for both prompts.
         let texts = doGuidance ? [request.negativePrompt, request.prompt] : [request.prompt]
         let tokens = texts.map { tokenizer.encode(pixArtPreprocess($0, cleanCaption: request.cleanCaption), maxLength: textLength) }
-        let hidden = try encoder.encode(batch: tokens)
+        // Only the attended tokens: the transformer masks the padding rows out of its cross-attention.
+        let hidden = try encoder.encodeAttended(batch: tokens)
         let positive = (hidden: hidden[hidden.count - 1], mask: tokens[tokens.count - 1].mask.map(Float.init))
         let negative = doGuidance ? (hidden: hidden[0], mask: tokens[0].mask.map(Float.init)) : nil
         // The text encoder is done: drop its mapped pages so they do not stay resident through

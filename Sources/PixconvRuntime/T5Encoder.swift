@@ -78,6 +78,30 @@ public final class T5Encoder: @unchecked Sendable {  // immutable after init
         try encode(batch: [(ids, mask)])[0]
     }
 
+    /// `encode(batch:)` on the attended tokens only, for a consumer that masks the padding out again.
+    /// A sequence whose mask is ones then zeros (the tokenizer's right padding) is encoded as its
+    /// first n tokens, and its padding rows come back as zeros; any other mask is encoded whole.
+    ///
+    /// The attended rows are those of the whole encode: T5's self-attention gives the padding keys
+    /// a −FLT_MAX bias (weight exactly 0), its relative position bias depends on j − i only, and every
+    /// other operation works row by row; rounding may differ in the last bits, as between two batch
+    /// sizes. The padding rows differ, so this is only for consumers that mask them, as PixArt's
+    /// cross-attention does (bias −10000: weight exactly 0 in f32). The padding is most of a prompt
+    /// (120 tokens for PixArt-α, 300 for Σ), so this skips most of T5's work.
+    public func encodeAttended(batch: [(ids: [Int32], mask: [Int32])]) throws -> [[Float]] {
+        let d = config.dModel
+        let lengths: [Int] = batch.map { seq in
+            let n = seq.mask.prefix { $0 != 0 }.count
+            let prefixOnly = n > 0 && seq.mask.count == seq.ids.count && seq.mask[n...].allSatisfy { $0 == 0 }
+            return prefixOnly ? n : seq.ids.count
+        }
+        let trimmed = zip(batch, lengths).map { seq, n in (ids: Array(seq.ids.prefix(n)), mask: Array(seq.mask.prefix(n))) }
+        let hidden = try encode(batch: trimmed)
+        return zip(hidden, batch).map { rows, seq in
+            rows + [Float](repeating: 0, count: (seq.ids.count * d) - rows.count)
+        }
+    }
+
     /// `last_hidden_state` of each sequence (each (L_b, d_model)); weights are widened once for all.
     public func encode(batch: [(ids: [Int32], mask: [Int32])]) throws -> [[Float]] {
         let d = config.dModel, inner = config.innerDim, ff = config.dFf, heads = config.numHeads

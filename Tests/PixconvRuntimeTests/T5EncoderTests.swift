@@ -105,6 +105,29 @@ final class T5EncoderTests: XCTestCase {
         for (c, out) in zip(cases, batch) { assertClose(out, c.hidden, "batched \(c.prompt.debugDescription)") }
     }
 
+    /// The pipeline encodes only the attended tokens: their rows must be transformers' rows, and
+    /// the padding rows zeros; a mask that is not ones-then-zeros is encoded whole.
+    func testEncodeAttendedGivesTheAttendedRows() throws {
+        let encoder = try T5Encoder(config: try Self.t5Config(), weights: try Self.t5Weights())
+        let d = encoder.config.dModel
+        let cases = try Self.t5Cases()
+        let padded = cases.filter { $0.mask.contains(0) }
+        XCTAssertGreaterThanOrEqual(padded.count, 2, "the fixtures hold padded prompts")
+        let out = try encoder.encodeAttended(batch: cases.map { ($0.ids, $0.mask) })
+        for (c, rows) in zip(cases, out) {
+            let n = c.mask.reduce(0) { $0 + Int($1) }
+            XCTAssertEqual(rows.count, c.ids.count * d)
+            assertClose(Array(rows[..<(n * d)]), Array(c.hidden[..<(n * d)]), "attended rows of \(c.prompt.debugDescription)")
+            XCTAssertTrue(rows[(n * d)...].allSatisfy { $0 == 0 }, "padding rows of \(c.prompt.debugDescription) are zero")
+        }
+        // a mask with a hole is not the tokenizer's padding: the whole sequence is encoded
+        var holed = padded[0]
+        holed.mask[0] = 0
+        holed.mask[1] = 1
+        let whole = try encoder.encode(ids: holed.ids, mask: holed.mask)
+        XCTAssertEqual(try encoder.encodeAttended(batch: [(holed.ids, holed.mask)])[0], whole)
+    }
+
     func testRelativePositionBuckets() {
         // formats/pixart.md §3 table for num_buckets 32, max_distance 128: n → bucket (d ≤ 0), +16 for d > 0
         func expected(_ n: Int) -> Int {
