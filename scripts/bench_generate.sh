@@ -26,6 +26,8 @@
 #   SKIP_CONVERT=1 (reuse the stores)  RESULTS=/tmp/pixconv-bench/out  E2E=1 (torch also times pipe())
 #   COMPUTE=native|f32 (pixconv generate --compute)  PIXCONV_ARGS="..." (more generate options);
 #   pixconv gets --threads $THREADS when its generate has that option.
+#   PROMPT="a red fox" (both sides; the negative prompt is empty)  T5XXL_TORCH="bf16 int8" (the torch
+#   T5-XXL modes timed; torch bf16 takes minutes on a CPU without bf16 arithmetic)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${1:-}
@@ -40,6 +42,8 @@ steps=${STEPS:-3}
 nice=${NICE:-10}  # the same niceness for pixconv as for the Python side
 t5xxl=${T5XXL:-0}
 t5xxl_type=${T5XXL_TYPE:-q8_0}
+t5xxl_torch=${T5XXL_TORCH:-bf16 int8}
+prompt=${PROMPT:-a red fox}
 out=/tmp/pixconv-bench
 model=${MODEL:-$out/pipeline-512}
 t5xxl_model=${T5XXL_MODEL:-$out/pipeline-512-t5xxl}
@@ -125,14 +129,14 @@ torch_run() {
   local e2e=()
   [ "${E2E:-0}" = 1 ] && e2e=(--e2e)
   record "$1" "torch $2" torch "$gen/$1-torch-$2" nice -n "$nice" "$py" scripts/bench_generate.py \
-    --mode "$2" --model "$3" --threads "$threads" --size "$size" --total-steps "$steps" "${e2e[@]}"
+    --mode "$2" --model "$3" --threads "$threads" --size "$size" --total-steps "$steps" --prompt "$prompt" "${e2e[@]}"
 }
 
 # pixconv_run ROUND CONFIG STORE STEPS
 pixconv_run() {
   local tag=${2// /-}
   record "$1" "$2" pixconv "$gen/$1-$tag" nice -n "$nice" "$bin" generate --model "$3" \
-    --prompt "a red fox" --steps "$4" --height "$size" --width "$size" -o "$gen/$1-$tag.png" --json \
+    --prompt "$prompt" --steps "$4" --height "$size" --width "$size" -o "$gen/$1-$tag.png" --json \
     "${pix_args[@]}"
 }
 
@@ -166,12 +170,12 @@ if [ "$t5xxl" = 1 ] || [ "$t5xxl" = only ]; then
   xok=0
   convert "$t5xxl_model" "$xstore" "$t5xxl_type" "t5xxl pixconv $t5xxl_type" && xok=1
   for r in $(seq 1 "$runs"); do
-    [ "${SKIP_TORCH:-0}" = 1 ] || torch_run "$r" t5xxl-bf16 "$t5xxl_model"
+    [ "${SKIP_TORCH:-0}" = 1 ] || ! has "$t5xxl_torch" bf16 || torch_run "$r" t5xxl-bf16 "$t5xxl_model"
     # torch times its encode with the weights already in memory; so the store is read into the
     # page cache first (the torch run before it may have evicted it). A cold store's encode is
     # bound by the disk instead: see formats/benchmarks.md.
     [ "$xok" = 1 ] && cat "$xstore" > /dev/null && pixconv_run "$r" "t5xxl pixconv $t5xxl_type" "$xstore" 1
-    [ "${SKIP_TORCH:-0}" = 1 ] || torch_run "$r" t5xxl-int8 "$t5xxl_model"
+    [ "${SKIP_TORCH:-0}" = 1 ] || ! has "$t5xxl_torch" int8 || torch_run "$r" t5xxl-int8 "$t5xxl_model"
   done
 fi
 
