@@ -35,6 +35,20 @@ def main():
             med = ts[len(ts) // 2]
             print(f"{name:<13} {m:5d} {k:6d} {n:6d}  torch {label:<12} {med * 1e3:9.2f} ms {2 * m * k * n / med * 1e-9:7.1f} GOP/s", flush=True)
 
+    if not filt or filt in "dit-attention":
+        b, h, l, d = 2, 16, 1024, 72
+        q, k, v = (torch.rand(b, h, l, d) * 2 - 1 for _ in range(3))
+        with torch.inference_mode():
+            torch.nn.functional.scaled_dot_product_attention(q, k, v)
+            ts = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                torch.nn.functional.scaled_dot_product_attention(q, k, v)
+                ts.append(time.perf_counter() - t0)
+        ts.sort()
+        med = ts[len(ts) // 2]
+        print(f"{'dit-attention':<13} {b * h:5d} {l:6d} {d:6d}  torch sdpa-f32     {med * 1e3:9.2f} ms {4 * b * h * l * l * d / med * 1e-9:7.1f} GFLOP/s", flush=True)
+
 
 if __name__ == "__main__":
     main()
